@@ -1,0 +1,5 @@
+import sys
+
+from tvmedge.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,212 @@
+"""The library surface: everything the CLI does, callable with keyword arguments."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tvmedge import rewrites as _rewrites
+from tvmedge import targets as _targets
+from tvmedge.errors import FeedError, TvmedgeError
+
+Log = Callable[[str], None]
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    path: Path
+    manifest: dict
+    seconds: float
+
+
+def default_output(model: str | Path) -> Path:
+    return Path(Path(model).stem + ".tvmedge")
+
+
+def compile(
+    model: str | Path,
+    *,
+    target: str = "host",
+    output: str | Path | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    force: bool = False,
+    rewrites: tuple[str, ...] = _rewrites.DEFAULT,
+    log: Log = _stderr,
+) -> CompileResult:
+    """Compile an ONNX model for ``target`` into an artifact directory and return where it is."""
+    from tvmedge.build import build
+    from tvmedge.export import build_manifest, write_artifact
+    from tvmedge.export.artifact import check_output_path
+    from tvmedge.frontend import check_supported, graph_inputs, graph_output_names, load_onnx
+    from tvmedge.frontend import shapes as _shapes
+    from tvmedge.frontend.importer import import_onnx, output_specs
+
+    start = time.perf_counter()
+    out = Path(output) if output is not None else default_output(model)
+    check_output_path(out, force=force)  # fail before minutes of compiling, not after
+    resolved = _targets.get(target)
+    loaded = load_onnx(model)
+    check_supported(loaded.proto)
+    inputs = _shapes.bind(graph_inputs(loaded.proto), input_shapes or {})
+    log(f"target {resolved.describe()}")
+    log(
+        f"importing {loaded.path.name} (opset {loaded.opset}, inputs "
+        + ", ".join(f"{s.name}{_shapes.format_shape(s.shape)}" for s in inputs)
+        + ")"
+    )
+    mod = import_onnx(loaded, inputs)
+    outputs = output_specs(mod, graph_output_names(loaded.proto))
+    executable, seconds = build(mod, resolved, rewrite_names=rewrites, log=log)
+    manifest = build_manifest(
+        model=loaded,
+        inputs=inputs,
+        outputs=outputs,
+        target=resolved,
+        rewrites=[{"name": n, "description": _rewrites.REGISTRY[n].description} for n in rewrites],
+        build_seconds=seconds,
+    )
+    path = write_artifact(out, executable=executable, manifest=manifest, force=force)
+    elapsed = time.perf_counter() - start
+    log(f"wrote {path} in {elapsed:.1f} s")
+    return CompileResult(path=path, manifest=manifest, seconds=elapsed)
+
+
+def random_inputs(specs, *, seed: int = 0, dims: dict[str, int] | None = None) -> dict:
+    """Seeded inputs for specs (runtime IOInfo or TensorSpec); symbolic dims from ``dims`` or 1."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in specs:
+        shape = tuple(d if isinstance(d, int) else (dims or {}).get(d, 1) for d in spec.shape)
+        dtype = np.dtype(spec.dtype)
+        if dtype.kind == "f":
+            feeds[spec.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype.kind in "iu":
+            feeds[spec.name] = rng.integers(0, 10, size=shape).astype(dtype)
+        elif dtype.kind == "b":
+            feeds[spec.name] = rng.integers(0, 2, size=shape).astype(bool)
+        else:
+            raise FeedError(f"cannot generate random data for input '{spec.name}' of {dtype}")
+    return feeds
+
+
+def load_inputs(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise FeedError(f"inputs file '{path}' does not exist") from None
+    except (OSError, ValueError) as e:
+        raise FeedError(f"inputs file '{path}' is not a readable .npz ({e})") from None
+
+
+def run(
+    artifact: str | Path,
+    *,
+    inputs: dict | str | Path | None = None,
+    seed: int = 0,
+    dims: dict[str, int] | None = None,
+) -> tuple[dict, dict]:
+    """Run an artifact once; returns (feeds, outputs) as name -> numpy array dicts."""
+    from tvmedge import runtime
+
+    model = runtime.load(artifact)
+    if inputs is None:
+        feeds = random_inputs(model.get_inputs(), seed=seed, dims=dims)
+    elif isinstance(inputs, dict):
+        feeds = inputs
+    else:
+        feeds = load_inputs(inputs)
+    names = [o.name for o in model.get_outputs()]
+    return feeds, dict(zip(names, model.run(None, feeds), strict=True))
+
+
+def inspect(artifact: str | Path, *, verify: bool = True) -> dict:
+    """The artifact's manifest; with ``verify`` its file hashes are checked too."""
+    from tvmedge.runtime import read_manifest, verify_files
+
+    manifest = read_manifest(artifact)
+    if verify:
+        verify_files(artifact, manifest)
+    return manifest
+
+
+def default_threads() -> int:
+    import psutil
+
+    return psutil.cpu_count(logical=False) or 1
+
+
+def bench(
+    model: str | Path,
+    *,
+    target: str = "host",
+    artifact: str | Path | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    threads: int | None = None,
+    warmup: int = 5,
+    repeat: int = 50,
+    seed: int = 0,
+    dims: dict[str, int] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    log: Log = _stderr,
+) -> dict:
+    """Compile (unless ``artifact`` is given) and compare with ONNX Runtime; returns the report."""
+    import tempfile
+
+    from tvmedge.bench import agreement
+    from tvmedge.bench.compare import run_bench
+    from tvmedge.frontend import load_onnx
+
+    if warmup < 0 or repeat < 1:
+        raise TvmedgeError("--warmup must be >= 0 and --repeat >= 1")
+    threads = threads or default_threads()
+    if threads < 1:
+        raise TvmedgeError("--threads must be >= 1")
+    loaded = load_onnx(model)
+    with tempfile.TemporaryDirectory(prefix="tvmedge-bench-") as tmp:
+        if artifact is None:
+            artifact = compile(
+                model,
+                target=target,
+                output=Path(tmp) / default_output(model),
+                input_shapes=input_shapes,
+                log=log,
+            ).path
+        manifest = inspect(artifact)
+        if manifest["source"]["sha256"] != loaded.sha256:
+            raise TvmedgeError(
+                f"artifact '{artifact}' was compiled from a different model than '{model}' "
+                "(sha256 differs); pass the model it was compiled from"
+            )
+        from tvmedge.runtime.model import TensorSpec
+
+        specs = [TensorSpec.from_json(s) for s in manifest["inputs"]]
+        feeds = random_inputs(specs, seed=seed, dims=dims)
+        log(
+            f"benchmarking tvmedge and onnxruntime: {threads} threads, "
+            f"{warmup} warm-up + {repeat} timed runs each, separate processes"
+        )
+        return run_bench(
+            model=Path(model),
+            artifact=Path(artifact),
+            feeds=feeds,
+            threads=threads,
+            warmup=warmup,
+            repeat=repeat,
+            rtol=agreement.DEFAULT_RTOL if rtol is None else rtol,
+            atol=agreement.DEFAULT_ATOL if atol is None else atol,
+        )
+
+
+__all__ = ["CompileResult", "TvmedgeError", "bench", "compile", "inspect", "random_inputs", "run"]

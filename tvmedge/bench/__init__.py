@@ -1,0 +1,1 @@
+"""Side-by-side runs against ONNX Runtime and their reports."""

@@ -1,0 +1,149 @@
+"""tvmedge vs ONNX Runtime on the same inputs, threads, warm-up, repeats and timer."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from tvmedge.bench.agreement import compare
+from tvmedge.errors import TvmedgeError
+
+ENGINES = ("onnxruntime", "tvmedge")  # ONNX Runtime first: the reference
+SPREAD_WARN_CV = 0.10
+
+
+class BenchError(TvmedgeError, RuntimeError):
+    """A benchmark worker failed."""
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "arch": platform.machine(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "logical_cores": psutil.cpu_count(logical=True),
+        "memory_bytes": psutil.virtual_memory().total,
+        "os": platform.platform(),
+    }
+
+
+def _worker(engine: str, model: str, inputs: Path, work: Path, *, threads, warmup, repeat):
+    result, outputs = work / f"{engine}.json", work / f"{engine}.npz"
+    cmd = [
+        sys.executable,
+        "-m",
+        "tvmedge.bench.worker",
+        engine,
+        model,
+        str(inputs),
+        str(result),
+        str(outputs),
+        "--threads",
+        str(threads),
+        "--warmup",
+        str(warmup),
+        "--repeat",
+        str(repeat),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = [ln for ln in proc.stderr.splitlines() if ln.strip()][-1:] or ["no output"]
+        raise BenchError(f"{engine} benchmark run failed (exit {proc.returncode}): {tail[0]}")
+    with np.load(outputs) as data:
+        arrays = [data[k] for k in data.files]
+    return json.loads(result.read_text()), arrays
+
+
+def run_bench(
+    *,
+    model: Path,
+    artifact: Path,
+    feeds: dict,
+    threads: int,
+    warmup: int,
+    repeat: int,
+    rtol: float,
+    atol: float,
+) -> dict:
+    """Run both engines in fresh processes, one after the other, and compare their outputs."""
+    from tvmedge.api import inspect
+
+    manifest = inspect(artifact)
+    with tempfile.TemporaryDirectory(prefix="tvmedge-bench-") as tmp:
+        work = Path(tmp)
+        np.savez(work / "inputs.npz", **feeds)
+        results = {}
+        outputs = {}
+        for engine in ENGINES:
+            path = str(model if engine == "onnxruntime" else artifact)
+            results[engine], outputs[engine] = _worker(
+                engine,
+                path,
+                work / "inputs.npz",
+                work,
+                threads=threads,
+                warmup=warmup,
+                repeat=repeat,
+            )
+    names = [o["name"] for o in manifest["outputs"]]
+    agreement = compare(names, outputs["tvmedge"], outputs["onnxruntime"], rtol=rtol, atol=atol)
+    ours, ref = results["tvmedge"]["latency"], results["onnxruntime"]["latency"]
+    warnings = [
+        f"{engine} run-to-run spread is large (coefficient of variation "
+        f"{results[engine]['latency']['cv']:.0%}); close other programs or raise --repeat"
+        for engine in ENGINES
+        if results[engine]["latency"]["cv"] > SPREAD_WARN_CV
+    ]
+    artifact_bytes = sum(f["size"] for f in manifest["files"].values())
+    return {
+        "model": {
+            "file": str(model),
+            "sha256": manifest["source"]["sha256"],
+            "onnx_bytes": model.stat().st_size,
+        },
+        "artifact": {
+            "path": str(artifact),
+            "bytes": artifact_bytes,
+            "target": manifest["target"]["name"],
+            "tvm": manifest["target"]["tvm"],
+            "tuned": manifest["tuning"]["applied"],
+        },
+        "settings": {
+            "threads": threads,
+            "warmup": warmup,
+            "repeat": repeat,
+            "inputs": {k: list(v.shape) for k, v in feeds.items()},
+            "rtol": rtol,
+            "atol": atol,
+            "timer": "time.perf_counter_ns around run()",
+        },
+        "machine": machine(),
+        "versions": manifest["versions"] | {"onnxruntime": _ort_version()},
+        "engines": results,
+        "ratio_p50": ours["p50_ms"] / ref["p50_ms"],
+        "ratio_mean": ours["mean_ms"] / ref["mean_ms"],
+        "agreement": agreement,
+        "agree": all(row["ok"] for row in agreement),
+        "warnings": warnings,
+    }
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__

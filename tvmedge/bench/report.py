@@ -1,0 +1,107 @@
+"""The bench report as a text table (tabulate) and as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from tabulate import tabulate
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3f}" if value < 100 else f"{value:.1f}"
+
+
+def table(report: dict) -> str:
+    t, o = report["engines"]["tvmedge"], report["engines"]["onnxruntime"]
+    tl, ol = t["latency"], o["latency"]
+    rows = [
+        [f"latency {k[:-3]} (ms)", _ms(tl[k]), _ms(ol[k]), f"{tl[k] / ol[k]:.2f}x"]
+        for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms")
+    ]
+    rows += [
+        ["latency std (ms)", _ms(tl["std_ms"]), _ms(ol["std_ms"]), ""],
+        [
+            "throughput (runs/s)",
+            f"{tl['throughput_per_s']:.1f}",
+            f"{ol['throughput_per_s']:.1f}",
+            f"{tl['throughput_per_s'] / ol['throughput_per_s']:.2f}x",
+        ],
+        ["load time (s)", f"{t['load_s']:.3f}", f"{o['load_s']:.3f}", ""],
+        [
+            "peak RSS",
+            _size(t["memory"]["peak_rss_bytes"]),
+            _size(o["memory"]["peak_rss_bytes"]),
+            "",
+        ],
+        [
+            "peak RSS over import",
+            _size(t["memory"]["model_peak_bytes"]),
+            _size(o["memory"]["model_peak_bytes"]),
+            "",
+        ],
+        [
+            "size on disk",
+            _size(report["artifact"]["bytes"]),
+            _size(report["model"]["onnx_bytes"]),
+            f"{report['artifact']['bytes'] / report['model']['onnx_bytes']:.2f}x",
+        ],
+    ]
+    s = report["settings"]
+    head = (
+        f"{Path(report['model']['file']).name} on {report['machine']['cpu']} "
+        f"({report['machine']['physical_cores']} cores), target {report['artifact']['target']}"
+        f"{'' if report['artifact']['tuned'] else ' (untuned)'}; threads {s['threads']}, "
+        f"warm-up {s['warmup']}, runs {s['repeat']}"
+    )
+    perf = tabulate(rows, headers=["", "tvmedge", "onnxruntime", "tvmedge/ort"], tablefmt="github")
+    agree_rows = [
+        [
+            r["output"],
+            "x".join(map(str, r["shape"])),
+            _num(r.get("max_abs")),
+            _num(r.get("max_rel")),
+            _pct(r.get("top1_agreement")),
+            "ok" if r["ok"] else "MISMATCH " + r.get("error", ""),
+        ]
+        for r in report["agreement"]
+    ]
+    agree = tabulate(
+        agree_rows,
+        headers=["output", "shape", "max abs err", "max rel err", "top-1 agree", "status"],
+        tablefmt="github",
+    )
+    tol = f"tolerance: max|tvmedge-ort| <= {s['atol']:g} + {s['rtol']:g} * max|ort|"
+    lines = [head, "", perf, "", agree, tol]
+    lines += [f"warning: {w}" for w in report["warnings"]]
+    return "\n".join(lines)
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def write_json(report: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,1 @@
+"""The command line: argparse only; every command calls tvmedge.api with keywords."""

@@ -1,0 +1,52 @@
+"""tvmedge bench MODEL.onnx --target NAME [--artifact A] [--repeat N] [--threads N] [--json F]"""
+
+from pathlib import Path
+
+from tvmedge import api
+from tvmedge.bench.report import table, write_json
+from tvmedge.cli.compile import add_input_shape
+from tvmedge.cli.run import _dims
+from tvmedge.frontend import parse_bindings
+
+EXIT_MISMATCH = 3
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="compare latency, memory, size and outputs with ONNX Runtime")
+    p.add_argument("model", help="the .onnx file (ONNX Runtime runs it as the reference)")
+    p.add_argument("--target", default="host", help="target to compile for (default: host)")
+    p.add_argument("--artifact", help="benchmark this artifact instead of compiling")
+    add_input_shape(p)
+    p.add_argument("--threads", type=int, help="threads for both engines (default: physical cores)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    p.add_argument("--repeat", type=int, default=50, help="timed runs (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a symbolic dim")
+    p.add_argument("--rtol", type=float, help="relative tolerance for agreement (default 1e-4)")
+    p.add_argument("--atol", type=float, help="absolute tolerance for agreement (default 1e-5)")
+    p.add_argument("--json", help="also write the full report as JSON to this file")
+    p.set_defaults(handler=handle)
+
+
+def handle(args) -> int:
+    report = api.bench(
+        args.model,
+        target=args.target,
+        artifact=args.artifact,
+        input_shapes=parse_bindings(args.input_shape),
+        threads=args.threads,
+        warmup=args.warmup,
+        repeat=args.repeat,
+        seed=args.seed,
+        dims=_dims(args.dim),
+        rtol=args.rtol,
+        atol=args.atol,
+    )
+    print(table(report))
+    if args.json:
+        write_json(report, Path(args.json))
+        print(f"wrote {args.json}")
+    if not report["agree"]:
+        print("tvmedge: error: outputs differ from ONNX Runtime beyond the tolerance")
+        return EXIT_MISMATCH
+    return 0

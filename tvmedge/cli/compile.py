@@ -1,0 +1,34 @@
+"""tvmedge compile MODEL.onnx --target NAME [-o OUT] [--input-shape name=1,3,224,224 ...]"""
+
+from tvmedge import api
+from tvmedge.frontend import parse_bindings
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compile", help="compile an ONNX model into a NAME.tvmedge artifact")
+    p.add_argument("model", help="the .onnx file")
+    p.add_argument("--target", default="host", help="target name (default: host, this CPU)")
+    p.add_argument("-o", "--output", help="artifact directory (default: ./MODEL.tvmedge)")
+    add_input_shape(p)
+    p.add_argument("--force", action="store_true", help="replace an existing artifact")
+    p.set_defaults(handler=handle)
+
+
+def add_input_shape(p) -> None:
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        metavar="NAME=D1,D2,...",
+        help="bind an input's shape (repeatable); unbound symbolic dims stay symbolic",
+    )
+
+
+def handle(args) -> int:
+    api.compile(
+        args.model,
+        target=args.target,
+        output=args.output,
+        input_shapes=parse_bindings(args.input_shape),
+        force=args.force,
+    )
+    return 0

@@ -1,0 +1,50 @@
+"""tvmedge inspect ARTIFACT [--json]"""
+
+import json
+
+from tvmedge import api
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("inspect", help="show what an artifact is and check its file hashes")
+    p.add_argument("artifact", help="the NAME.tvmedge directory")
+    p.add_argument("--json", action="store_true", help="print the raw manifest")
+    p.set_defaults(handler=handle)
+
+
+def _io(specs) -> str:
+    return ", ".join(f"{s['name']}: {s['dtype']}[{','.join(map(str, s['shape']))}]" for s in specs)
+
+
+def handle(args) -> int:
+    m = api.inspect(args.artifact)
+    if args.json:
+        print(json.dumps(m, indent=2))
+        return 0
+    target = m["target"]
+    tvm_settings = " ".join(f"{k}={v}" for k, v in target["tvm"].items())
+    lines = [
+        f"artifact   {args.artifact} (schema v{m['schema_version']}, created {m['created']})",
+        f"source     {m['source']['file']} sha256 {m['source']['sha256'][:16]}... "
+        f"opset {m['source']['opset']} producer {m['source']['producer'] or '-'}",
+        f"inputs     {_io(m['inputs'])}",
+        f"outputs    {_io(m['outputs'])}",
+        "shapes     "
+        + (
+            "static"
+            if m["shapes"]["static"]
+            else "symbolic: " + ", ".join(m["shapes"]["symbolic_dims"])
+        ),
+        f"target     {target['name']} ({target['family']}, runs on {target['runtime_arch']}): "
+        f"{tvm_settings}",
+        "rewrites   " + (", ".join(r["name"] for r in m["rewrites"]) or "none"),
+        "tuning     " + ("applied" if m["tuning"]["applied"] else "none (untuned kernels)"),
+        "versions   " + " ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "files      "
+        + ", ".join(
+            f"{n} ({f['size']} bytes, sha256 {f['sha256'][:16]}...)" for n, f in m["files"].items()
+        ),
+        "integrity  ok: every file matches its sha256",
+    ]
+    print("\n".join(lines))
+    return 0

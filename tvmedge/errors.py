@@ -1,0 +1,56 @@
+"""One error hierarchy for everything a user can get wrong.
+
+Each class also inherits the matching builtin, so library callers can catch ``ValueError`` or
+``FileNotFoundError`` as usual. Messages say what was wrong and what to do next; the CLI prints
+them on one line and exits non-zero, with no traceback.
+"""
+
+
+class TvmedgeError(Exception):
+    """Base of every error caused by input (files, arguments, feeds), not by a tvmedge bug."""
+
+    exit_code = 2
+
+
+class ModelFileError(TvmedgeError, ValueError):
+    """The model file is missing, unreadable, not ONNX, truncated or invalid."""
+
+
+class UnsupportedOpError(TvmedgeError, NotImplementedError):
+    """The model uses operators that the importer cannot convert; lists every one at once."""
+
+    def __init__(self, unsupported: dict[str, list[str]]):
+        self.unsupported = dict(unsupported)
+        parts = []
+        for op, nodes in sorted(self.unsupported.items()):
+            shown = ", ".join(repr(n) for n in nodes[:5])
+            more = f" and {len(nodes) - 5} more" if len(nodes) > 5 else ""
+            parts.append(f"{op} (nodes {shown}{more})")
+        super().__init__(
+            f"{len(self.unsupported)} unsupported ONNX operator(s): {'; '.join(parts)}. "
+            "Rewrite or remove these nodes, or export with a different opset."
+        )
+
+
+class ShapeError(TvmedgeError, ValueError):
+    """An --input-shape binding or an input shape at run time is wrong."""
+
+
+class TargetError(TvmedgeError, ValueError):
+    """An unknown target name or an invalid target file."""
+
+
+class ArtifactError(TvmedgeError, ValueError):
+    """An artifact is missing, incomplete, tampered with, or built for another machine."""
+
+
+class OutputExistsError(TvmedgeError, FileExistsError):
+    """The output path exists and --force was not given."""
+
+
+class FeedError(TvmedgeError, ValueError):
+    """Inputs passed to Model.run have the wrong names, dtypes or shapes."""
+
+
+class BuildError(TvmedgeError, RuntimeError):
+    """TVM failed to compile a model that it imported; carries the compiler's message."""

@@ -1,0 +1,68 @@
+"""Write NAME.tvmedge/ atomically: a temporary sibling, renamed into place only when complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from tvmedge.errors import ArtifactError, OutputExistsError
+from tvmedge.frontend.load import sha256_file
+
+LIBRARY = "model.so"
+MANIFEST = "manifest.json"
+
+
+def check_output_path(out: Path, *, force: bool) -> None:
+    """Refuse an existing output unless forced, and never replace something not ours."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not force:
+        raise OutputExistsError(f"output '{out}' already exists; pass --force to replace it")
+    if not (out.is_dir() and (out / MANIFEST).is_file()):
+        raise OutputExistsError(
+            f"output '{out}' exists and is not a tvmedge artifact; refusing to replace it "
+            "even with --force: choose another -o path"
+        )
+
+
+def write_artifact(out: Path, *, executable, manifest: dict, force: bool) -> Path:
+    """Export ``executable`` and ``manifest`` into ``out``; on any failure nothing is left."""
+    out = Path(out)
+    check_output_path(out, force=force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        executable.export_library(str(tmp / LIBRARY))
+        files = {
+            p.name: {"sha256": sha256_file(p), "size": p.stat().st_size}
+            for p in sorted(tmp.iterdir())
+        }
+        with open(tmp / MANIFEST, "w") as f:
+            json.dump({**manifest, "files": files}, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        _replace(tmp, out, force=force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _replace(tmp: Path, out: Path, *, force: bool) -> None:
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    check_output_path(out, force=force)  # it may have appeared while we compiled
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.rename(out, old / "artifact")
+    try:
+        os.rename(tmp, out)
+    except OSError as e:
+        os.rename(old / "artifact", out)
+        raise ArtifactError(f"could not move the new artifact into '{out}': {e}") from None
+    finally:
+        shutil.rmtree(old, ignore_errors=True)

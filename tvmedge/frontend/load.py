@@ -1,0 +1,86 @@
+"""Read an ONNX file and prove it is a model we can work on, before anything expensive."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+from google.protobuf.message import DecodeError
+
+from tvmedge.errors import ModelFileError
+
+# A serialized ModelProto starts with field 1 (ir_version, varint): tag byte 0x08.
+_MODEL_PROTO_FIRST_BYTE = 0x08
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A checked, shape-inferred ONNX model and where it came from."""
+
+    proto: onnx.ModelProto
+    path: Path
+    sha256: str
+    size: int
+
+    @property
+    def opset(self) -> int:
+        for entry in self.proto.opset_import:
+            if entry.domain in ("", "ai.onnx"):
+                return entry.version
+        return 0
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_onnx(path: str | Path) -> LoadedModel:
+    """Load, check and shape-infer an ONNX model; every failure is a one-line ModelFileError."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"model file '{path}' does not exist; check the path")
+    if not path.is_file():
+        raise ModelFileError(f"model path '{path}' is not a file; pass an .onnx file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelFileError(f"model file '{path}' is empty; re-export the model")
+    try:
+        proto = onnx.load(str(path))
+    except DecodeError:
+        with open(path, "rb") as f:
+            first = f.read(1)
+        if first and first[0] == _MODEL_PROTO_FIRST_BYTE:
+            raise ModelFileError(
+                f"model file '{path}' is a truncated or corrupt ONNX file ({size} bytes); "
+                "copy or export it again"
+            ) from None
+        raise ModelFileError(
+            f"'{path}' is not an ONNX model (it does not parse as an ONNX ModelProto); "
+            "pass a .onnx file exported by PyTorch, tf2onnx or similar"
+        ) from None
+    except (OSError, ValueError) as e:  # e.g. missing external-data files
+        raise ModelFileError(f"cannot read model '{path}': {_one_line(e)}") from None
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as e:
+        raise ModelFileError(
+            f"model '{path}' fails the ONNX checker: {_one_line(e)}; fix or re-export it"
+        ) from None
+    if not proto.graph.output:
+        raise ModelFileError(f"model '{path}' has no graph outputs; nothing to compile")
+    try:
+        proto = onnx.shape_inference.infer_shapes(proto)
+    except onnx.shape_inference.InferenceError as e:
+        raise ModelFileError(f"ONNX shape inference failed on '{path}': {_one_line(e)}") from None
+    return LoadedModel(proto=proto, path=path, sha256=sha256_file(path), size=size)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,47 @@
+"""Find every operator the importer cannot convert, before importing, with the node names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import onnx
+from tvm.relax.frontend.onnx import onnx_frontend
+
+from tvmedge.errors import UnsupportedOpError
+
+_DEFAULT_DOMAINS = ("", "ai.onnx")
+# Handled inside the importer's graph walk rather than through its converter map.
+_BUILTIN_OPS = frozenset({"Constant", "If"})
+
+
+def supported_ops() -> frozenset[str]:
+    """ONNX op types (default domain) that TVM's Relax importer converts."""
+    return frozenset(onnx_frontend._get_convert_map()) | _BUILTIN_OPS
+
+
+def _walk(graph: onnx.GraphProto, prefix: str = "") -> Iterator[tuple[onnx.NodeProto, str]]:
+    for index, node in enumerate(graph.node):
+        name = prefix + (node.name or f"{node.op_type}#{index}")
+        yield node, name
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _walk(attr.g, name + "/")
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    yield from _walk(sub, name + "/")
+
+
+def check_supported(model: onnx.ModelProto) -> None:
+    """Raise one UnsupportedOpError listing every unsupported op type and its nodes."""
+    known = supported_ops()
+    missing: dict[str, list[str]] = {}
+    for node, name in _walk(model.graph):
+        if node.domain in _DEFAULT_DOMAINS:
+            if node.op_type in known:
+                continue
+            key = node.op_type
+        else:
+            key = f"{node.domain}::{node.op_type}"
+        missing.setdefault(key, []).append(name)
+    if missing:
+        raise UnsupportedOpError(missing)

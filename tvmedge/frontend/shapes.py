@@ -1,0 +1,125 @@
+"""Graph inputs/outputs as plain specs, and --input-shape bindings applied to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from tvmedge.errors import ShapeError
+
+Dim = int | str  # a static size, or the name of a symbolic dimension
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str
+    shape: tuple[Dim, ...]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TensorSpec:
+        return cls(data["name"], data["dtype"], tuple(data["shape"]))
+
+    @property
+    def is_static(self) -> bool:
+        return all(isinstance(d, int) for d in self.shape)
+
+
+def parse_bindings(items: list[str] | None) -> dict[str, tuple[int, ...]]:
+    """Parse repeated ``name=1,3,224,224`` strings into a dict of shapes."""
+    bindings: dict[str, tuple[int, ...]] = {}
+    for item in items or []:
+        name, sep, dims = item.rpartition("=")
+        if not sep or not name:
+            raise ShapeError(
+                f"--input-shape '{item}' is not NAME=D1,D2,...; e.g. input=1,3,224,224"
+            )
+        try:
+            shape = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            raise ShapeError(
+                f"--input-shape '{item}': dims must be integers separated by commas"
+            ) from None
+        if any(d <= 0 for d in shape):
+            raise ShapeError(f"--input-shape '{item}': every dim must be a positive integer")
+        if name in bindings:
+            raise ShapeError(f"--input-shape binds '{name}' twice; give it once")
+        bindings[name] = shape
+    return bindings
+
+
+def _elem_dtype(name: str, type_proto: onnx.TypeProto) -> str:
+    if not type_proto.HasField("tensor_type"):
+        raise ShapeError(
+            f"'{name}' is not a tensor (sequences, maps and optionals are not supported)"
+        )
+    return str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(type_proto.tensor_type.elem_type)))
+
+
+def _dims(name: str, type_proto: onnx.TypeProto) -> tuple[Dim, ...]:
+    dims: list[Dim] = []
+    for i, d in enumerate(type_proto.tensor_type.shape.dim):
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        elif d.dim_param:
+            dims.append(d.dim_param)
+        else:
+            dims.append(f"{name}_dim{i}")
+    return tuple(dims)
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[TensorSpec]:
+    """The real inputs of the graph (initializers listed as inputs are weights, not inputs)."""
+    weights = {t.name for t in model.graph.initializer}
+    return [
+        TensorSpec(v.name, _elem_dtype(v.name, v.type), _dims(v.name, v.type))
+        for v in model.graph.input
+        if v.name not in weights
+    ]
+
+
+def graph_output_names(model: onnx.ModelProto) -> list[str]:
+    return [v.name for v in model.graph.output]
+
+
+def bind(inputs: list[TensorSpec], bindings: dict[str, tuple[int, ...]]) -> list[TensorSpec]:
+    """Apply shape bindings; unbound symbolic dims stay symbolic."""
+    by_name = {spec.name: spec for spec in inputs}
+    unknown = sorted(set(bindings) - set(by_name))
+    if unknown:
+        raise ShapeError(
+            f"--input-shape names unknown input(s) {', '.join(map(repr, unknown))}; "
+            f"the model's inputs are: {', '.join(repr(s.name) for s in inputs)}"
+        )
+    bound = []
+    for spec in inputs:
+        shape = bindings.get(spec.name)
+        if shape is None:
+            bound.append(spec)
+            continue
+        if len(shape) != len(spec.shape):
+            raise ShapeError(
+                f"--input-shape {spec.name}: model input has {len(spec.shape)} dims "
+                f"{_fmt(spec.shape)}, binding has {len(shape)}"
+            )
+        for i, (want, got) in enumerate(zip(spec.shape, shape, strict=True)):
+            if isinstance(want, int) and want != got:
+                raise ShapeError(
+                    f"--input-shape {spec.name}: dim {i} is fixed at {want} in the model, "
+                    f"cannot bind it to {got}"
+                )
+        bound.append(TensorSpec(spec.name, spec.dtype, shape))
+    return bound
+
+
+def _fmt(shape: tuple[Dim, ...]) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def format_shape(shape: tuple[Dim, ...]) -> str:
+    return _fmt(shape)

@@ -1,0 +1,66 @@
+"""Read an artifact's manifest and prove its files are the ones that were compiled."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from tvmedge.errors import ArtifactError
+from tvmedge.export.artifact import LIBRARY, MANIFEST
+from tvmedge.export.manifest import SCHEMA, SCHEMA_VERSION
+from tvmedge.frontend.load import sha256_file
+
+_ARCH_ALIASES = {"AMD64": "x86_64", "arm64": "aarch64"}
+
+
+def read_manifest(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"artifact '{path}' does not exist; compile one with `tvmedge compile`")
+    if not path.is_dir():
+        raise ArtifactError(f"'{path}' is not an artifact directory (NAME.tvmedge/)")
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise ArtifactError(f"'{path}' has no {MANIFEST}; it is not a complete tvmedge artifact")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{manifest_path} is damaged ({e}); recompile the artifact") from None
+    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
+        raise ArtifactError(f"{manifest_path} is not a tvmedge manifest")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ArtifactError(
+            f"{manifest_path} has schema version {version}; this tvmedge reads version "
+            f"{SCHEMA_VERSION}: recompile the artifact with this tvmedge"
+        )
+    return manifest
+
+
+def verify_files(path: str | Path, manifest: dict) -> None:
+    """Check the sha256 and size of every file the manifest lists, before anything is loaded."""
+    path = Path(path)
+    files = manifest.get("files") or {}
+    if LIBRARY not in files:
+        raise ArtifactError(f"manifest of '{path}' lists no {LIBRARY}; recompile the artifact")
+    for name, expected in sorted(files.items()):
+        file = path / name
+        if not file.is_file():
+            raise ArtifactError(f"'{path}' is missing {name}; recompile the artifact")
+        if file.stat().st_size != expected["size"] or sha256_file(file) != expected["sha256"]:
+            raise ArtifactError(
+                f"{file} does not match its sha256 in the manifest: the artifact was modified "
+                "or damaged after compiling; recompile it, do not run it"
+            )
+
+
+def check_runs_here(path: str | Path, manifest: dict) -> None:
+    """An artifact for another architecture must fail clearly, not crash in dlopen."""
+    wanted = manifest["target"]["runtime_arch"]
+    here = _ARCH_ALIASES.get(platform.machine(), platform.machine())
+    if wanted != here:
+        raise ArtifactError(
+            f"'{path}' was compiled for {wanted} (target '{manifest['target']['name']}') and "
+            f"cannot run on this {here} machine; run it on the device"
+        )

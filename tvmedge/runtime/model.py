@@ -1,0 +1,155 @@
+"""The Model: feed validation and a Relax VM behind an InferenceSession-like surface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tvmedge.errors import FeedError
+from tvmedge.export.artifact import LIBRARY
+from tvmedge.frontend.shapes import TensorSpec, format_shape
+from tvmedge.runtime.artifact import check_runs_here, read_manifest, verify_files
+
+# ONNX Runtime's type strings, so code written against NodeArg.type keeps working.
+_ORT_TYPES = {
+    "float32": "tensor(float)",
+    "float16": "tensor(float16)",
+    "float64": "tensor(double)",
+    "bfloat16": "tensor(bfloat16)",
+    "int8": "tensor(int8)",
+    "uint8": "tensor(uint8)",
+    "int16": "tensor(int16)",
+    "uint16": "tensor(uint16)",
+    "int32": "tensor(int32)",
+    "uint32": "tensor(uint32)",
+    "int64": "tensor(int64)",
+    "uint64": "tensor(uint64)",
+    "bool": "tensor(bool)",
+}
+
+
+@dataclass(frozen=True)
+class IOInfo:
+    """Like onnxruntime.NodeArg: ``name``, ``shape`` (ints and symbolic names), ``type``."""
+
+    name: str
+    shape: list
+    type: str
+    dtype: str
+
+
+def _info(spec: TensorSpec) -> IOInfo:
+    return IOInfo(spec.name, list(spec.shape), _ORT_TYPES.get(spec.dtype, spec.dtype), spec.dtype)
+
+
+class Model:
+    """A loaded artifact. Construct with :func:`load`."""
+
+    def __init__(self, path: Path, manifest: dict, vm, device):
+        self.path = path
+        self.manifest = manifest
+        self._vm = vm
+        self._device = device
+        self._inputs = [TensorSpec.from_json(d) for d in manifest["inputs"]]
+        self._outputs = [TensorSpec.from_json(d) for d in manifest["outputs"]]
+
+    def get_inputs(self) -> list[IOInfo]:
+        return [_info(s) for s in self._inputs]
+
+    def get_outputs(self) -> list[IOInfo]:
+        return [_info(s) for s in self._outputs]
+
+    def run(self, output_names: list[str] | None, feeds: dict) -> list[np.ndarray]:
+        """Run once; returns numpy arrays for ``output_names`` (all outputs when None)."""
+        import tvm
+
+        picks = self._pick_outputs(output_names)
+        arrays = self._check_feeds(feeds)
+        args = [tvm.runtime.tensor(a, device=self._device) for a in arrays]
+        result = self._vm["main"](*args)
+        values = list(result) if not hasattr(result, "numpy") else [result]
+        return [values[i].numpy() for i in picks]
+
+    def _pick_outputs(self, names: list[str] | None) -> list[int]:
+        all_names = [s.name for s in self._outputs]
+        if names is None:
+            return list(range(len(all_names)))
+        unknown = [n for n in names if n not in all_names]
+        if unknown:
+            raise FeedError(
+                f"unknown output name(s) {', '.join(map(repr, unknown))}; "
+                f"the model's outputs are: {', '.join(map(repr, all_names))}"
+            )
+        return [all_names.index(n) for n in names]
+
+    def _check_feeds(self, feeds: dict) -> list[np.ndarray]:
+        if not isinstance(feeds, dict):
+            raise FeedError(
+                f"feeds must be a dict of input name -> array, not {type(feeds).__name__}"
+            )
+        names = [s.name for s in self._inputs]
+        unknown = sorted(set(feeds) - set(names))
+        missing = [n for n in names if n not in feeds]
+        if unknown or missing:
+            parts = []
+            if unknown:
+                parts.append(f"unknown input(s) {', '.join(map(repr, unknown))}")
+            if missing:
+                parts.append(f"missing input(s) {', '.join(map(repr, missing))}")
+            raise FeedError(
+                f"{'; '.join(parts)}; the model's inputs are: {', '.join(map(repr, names))}"
+            )
+        symbols: dict[str, tuple[int, str]] = {}
+        arrays = []
+        for spec in self._inputs:
+            value = feeds[spec.name]
+            array = np.ascontiguousarray(value)
+            if str(array.dtype) != spec.dtype:
+                raise FeedError(
+                    f"input '{spec.name}' has dtype {array.dtype}, expected {spec.dtype}; "
+                    f"convert it with .astype('{spec.dtype}')"
+                )
+            self._check_shape(spec, array.shape, symbols)
+            arrays.append(array)
+        return arrays
+
+    @staticmethod
+    def _check_shape(spec: TensorSpec, shape: tuple, symbols: dict) -> None:
+        expected = format_shape(spec.shape)
+        if len(shape) != len(spec.shape):
+            raise FeedError(
+                f"input '{spec.name}' has shape {format_shape(shape)}, expected {expected} "
+                f"({len(spec.shape)} dims)"
+            )
+        for i, (want, got) in enumerate(zip(spec.shape, shape, strict=True)):
+            if isinstance(want, int):
+                if want != got:
+                    raise FeedError(
+                        f"input '{spec.name}' has shape {format_shape(shape)}, expected "
+                        f"{expected}: dim {i} must be {want}"
+                    )
+            elif want in symbols and symbols[want][0] != got:
+                seen, where = symbols[want]
+                raise FeedError(
+                    f"input '{spec.name}' dim {i} ('{want}') is {got}, but {where} set "
+                    f"'{want}' to {seen}; symbolic dims must agree across inputs"
+                )
+            else:
+                symbols.setdefault(want, (got, f"input '{spec.name}'"))
+
+
+def load(path: str | Path, *, verify: bool = True) -> Model:
+    """Verify the artifact's files against its manifest, then load it for this CPU."""
+    import tvm
+    from tvm import relax
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    if verify:
+        verify_files(path, manifest)
+    check_runs_here(path, manifest)
+    device = tvm.cpu()
+    library = tvm.runtime.load_module(str(path / LIBRARY))
+    return Model(path, manifest, relax.VirtualMachine(library, device), device)
