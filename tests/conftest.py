@@ -19,7 +19,11 @@ def cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess
     env.pop("TVMEDGE_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "tvmedge", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
     )
 
 
@@ -33,9 +37,12 @@ def export_tiny_cnn(path: Path) -> Path:
         def __init__(self):
             super().__init__()
             self.features = torch.nn.Sequential(
-                torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+                torch.nn.Conv2d(3, 16, 3, padding=1),
+                torch.nn.BatchNorm2d(16),
+                torch.nn.ReLU(),
                 torch.nn.MaxPool2d(2),
-                torch.nn.Conv2d(16, 32, 3, padding=1, groups=2), torch.nn.BatchNorm2d(32),
+                torch.nn.Conv2d(16, 32, 3, padding=1, groups=2),
+                torch.nn.BatchNorm2d(32),
                 torch.nn.ReLU(),
             )
             self.head = torch.nn.Linear(32, 10)
@@ -50,8 +57,13 @@ def export_tiny_cnn(path: Path) -> Path:
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
     torch.onnx.export(
-        model, (torch.randn(1, 3, 32, 32),), str(path), dynamo=False,
-        input_names=["image"], output_names=["probs"], dynamic_axes={"image": {0: "batch"}},
+        model,
+        (torch.randn(1, 3, 32, 32),),
+        str(path),
+        dynamo=False,
+        input_names=["image"],
+        output_names=["probs"],
+        dynamic_axes={"image": {0: "batch"}},
     )
     return path
 

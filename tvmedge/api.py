@@ -105,8 +105,11 @@ def load_inputs(path: str | Path) -> dict:
             return {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise FeedError(f"inputs file '{path}' does not exist") from None
-    except (OSError, ValueError) as e:
-        raise FeedError(f"inputs file '{path}' is not a readable .npz ({e})") from None
+    except (OSError, ValueError, EOFError):
+        raise FeedError(
+            f"inputs file '{path}' is not a .npz archive of arrays; write one with "
+            "numpy.savez(path, input_name=array, ...)"
+        ) from None
 
 
 def run(

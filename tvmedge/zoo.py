@@ -41,12 +41,16 @@ def source_path(name: str) -> Path:
 
 def _weight(rng, shape: tuple[int, ...], op: str, slot: int) -> np.ndarray:
     """A plausible value for input ``slot`` of an ``op`` node."""
-    if op == "Conv" and slot == 1 or op == "Gemm" and slot == 1:
+    if op in ("Conv", "Gemm") and slot == 1:
         fan_in = int(np.prod(shape[1:])) if op == "Conv" else min(shape)
         return rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), shape)
     if op == "BatchNormalization":  # scale, bias, mean, var
-        return (rng.uniform(0.5, 1.5, shape), rng.normal(0.0, 0.1, shape),
-                rng.normal(0.0, 0.1, shape), rng.uniform(0.5, 1.5, shape))[slot - 1]
+        return (
+            rng.uniform(0.5, 1.5, shape),
+            rng.normal(0.0, 0.1, shape),
+            rng.normal(0.0, 0.1, shape),
+            rng.uniform(0.5, 1.5, shape),
+        )[slot - 1]
     if op == "Mul":
         return rng.uniform(0.5, 1.5, shape)
     return rng.normal(0.0, 0.05, shape)  # biases, additive shifts

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tvmedge.errors import ArtifactError, OutputExistsError
+from tvmedge.errors import ArtifactError, OutputExistsError, TvmedgeError
 from tvmedge.frontend.load import sha256_file
 
 LIBRARY = "model.so"
@@ -17,6 +17,14 @@ MANIFEST = "manifest.json"
 
 def check_output_path(out: Path, *, force: bool) -> None:
     """Refuse an existing output unless forced, and never replace something not ours."""
+    for parent in (out.parent, *out.parent.parents):  # the nearest existing folder above out
+        if parent.exists():
+            if not parent.is_dir():
+                raise ArtifactError(
+                    f"cannot write output '{out}': '{parent}' is a file, not a directory; "
+                    "choose another -o path"
+                )
+            break
     if not out.exists() and not out.is_symlink():
         return
     if not force:
@@ -34,6 +42,7 @@ def write_artifact(out: Path, *, executable, manifest: dict, force: bool) -> Pat
     check_output_path(out, force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; an artifact is shared like any dir
     try:
         executable.export_library(str(tmp / LIBRARY))
         files = {
@@ -46,10 +55,18 @@ def write_artifact(out: Path, *, executable, manifest: dict, force: bool) -> Pat
             f.flush()
             os.fsync(f.fileno())
         _replace(tmp, out, force=force)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and not isinstance(e, TvmedgeError):  # e.g. disk full
+            raise ArtifactError(f"could not write '{out}' ({e}); nothing was written") from e
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _replace(tmp: Path, out: Path, *, force: bool) -> None:
