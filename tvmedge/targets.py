@@ -143,8 +143,8 @@ def _target_dirs() -> list[Path]:
     return [SHIPPED_DIR, *extra]
 
 
-@cache
 def _registry(dirs: tuple[Path, ...]) -> MappingProxyType:
+    # Not cached: a few small TOML files parse in milliseconds, and edits show up at once.
     found: dict[str, Target] = {}
     for folder in dirs:
         for path in sorted(folder.glob("*.toml")):
