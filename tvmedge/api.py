@@ -192,7 +192,7 @@ def bench(
                 f"artifact '{artifact}' was compiled from a different model than '{model}' "
                 "(sha256 differs); pass the model it was compiled from"
             )
-        from tvmedge.runtime.model import TensorSpec
+        from tvmedge.layout import TensorSpec
 
         specs = [TensorSpec.from_json(s) for s in manifest["inputs"]]
         feeds = random_inputs(specs, seed=seed, dims=dims)

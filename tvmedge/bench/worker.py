@@ -55,8 +55,6 @@ def _import_engine(engine: str) -> None:
     if engine == "onnxruntime":
         import onnxruntime  # noqa: F401
     else:
-        import tvm  # noqa: F401
-
         import tvmedge.runtime  # noqa: F401
 
 
@@ -64,6 +62,8 @@ def main(argv=None) -> int:
     args = _args(argv)
     for var in ("OMP_NUM_THREADS", "TVM_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    # tvm_ffi imports torch whenever it is installed (+~250 MB, +2 s); neither engine needs it.
+    sys.modules["torch"] = None
     import numpy as np
     import psutil
 

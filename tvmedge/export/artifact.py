@@ -9,10 +9,7 @@ import tempfile
 from pathlib import Path
 
 from tvmedge.errors import ArtifactError, OutputExistsError, TvmedgeError
-from tvmedge.frontend.load import sha256_file
-
-LIBRARY = "model.so"
-MANIFEST = "manifest.json"
+from tvmedge.layout import LIBRARY, MANIFEST, sha256_file
 
 
 def check_output_path(out: Path, *, force: bool) -> None:

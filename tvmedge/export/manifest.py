@@ -7,11 +7,8 @@ import platform
 from importlib import metadata
 
 from tvmedge.frontend.load import LoadedModel
-from tvmedge.frontend.shapes import TensorSpec
+from tvmedge.layout import SCHEMA, SCHEMA_VERSION, TensorSpec
 from tvmedge.targets import Target
-
-SCHEMA = "tvmedge.artifact"
-SCHEMA_VERSION = 1
 
 
 def _version(dist: str) -> str | None:

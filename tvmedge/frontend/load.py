@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from tvmedge.errors import ModelFileError
+from tvmedge.layout import sha256_file
 
 # A serialized ModelProto starts with field 1 (ir_version, varint): tag byte 0x08.
 _MODEL_PROTO_FIRST_BYTE = 0x08
@@ -30,14 +30,6 @@ class LoadedModel:
             if entry.domain in ("", "ai.onnx"):
                 return entry.version
         return 0
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_onnx(path: str | Path) -> LoadedModel:

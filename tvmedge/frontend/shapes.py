@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import onnx
 
 from tvmedge.errors import ShapeError
-
-Dim = int | str  # a static size, or the name of a symbolic dimension
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    dtype: str
-    shape: tuple[Dim, ...]
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
-
-    @classmethod
-    def from_json(cls, data: dict) -> TensorSpec:
-        return cls(data["name"], data["dtype"], tuple(data["shape"]))
-
-    @property
-    def is_static(self) -> bool:
-        return all(isinstance(d, int) for d in self.shape)
+from tvmedge.layout import Dim, TensorSpec, format_shape
 
 
 def parse_bindings(items: list[str] | None) -> dict[str, tuple[int, ...]]:
@@ -105,7 +84,7 @@ def bind(inputs: list[TensorSpec], bindings: dict[str, tuple[int, ...]]) -> list
         if len(shape) != len(spec.shape):
             raise ShapeError(
                 f"--input-shape {spec.name}: model input has {len(spec.shape)} dims "
-                f"{_fmt(spec.shape)}, binding has {len(shape)}"
+                f"{format_shape(spec.shape)}, binding has {len(shape)}"
             )
         for i, (want, got) in enumerate(zip(spec.shape, shape, strict=True)):
             if isinstance(want, int) and want != got:
@@ -115,11 +94,3 @@ def bind(inputs: list[TensorSpec], bindings: dict[str, tuple[int, ...]]) -> list
                 )
         bound.append(TensorSpec(spec.name, spec.dtype, shape))
     return bound
-
-
-def _fmt(shape: tuple[Dim, ...]) -> str:
-    return "[" + ",".join(str(d) for d in shape) + "]"
-
-
-def format_shape(shape: tuple[Dim, ...]) -> str:
-    return _fmt(shape)

@@ -7,9 +7,7 @@ import platform
 from pathlib import Path
 
 from tvmedge.errors import ArtifactError
-from tvmedge.export.artifact import LIBRARY, MANIFEST
-from tvmedge.export.manifest import SCHEMA, SCHEMA_VERSION
-from tvmedge.frontend.load import sha256_file
+from tvmedge.layout import LIBRARY, MANIFEST, SCHEMA, SCHEMA_VERSION, sha256_file
 
 _ARCH_ALIASES = {"AMD64": "x86_64", "arm64": "aarch64"}
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from tvmedge.errors import FeedError
-from tvmedge.export.artifact import LIBRARY
-from tvmedge.frontend.shapes import TensorSpec, format_shape
+from tvmedge.layout import LIBRARY, TensorSpec, format_shape
 from tvmedge.runtime.artifact import check_runs_here, read_manifest, verify_files
+from tvmedge.runtime.vm import VirtualMachine
 
 # ONNX Runtime's type strings, so code written against NodeArg.type keeps working.
 _ORT_TYPES = {
@@ -47,11 +47,10 @@ def _info(spec: TensorSpec) -> IOInfo:
 class Model:
     """A loaded artifact. Construct with :func:`load`."""
 
-    def __init__(self, path: Path, manifest: dict, vm, device):
+    def __init__(self, path: Path, manifest: dict, vm: VirtualMachine):
         self.path = path
         self.manifest = manifest
         self._vm = vm
-        self._device = device
         self._inputs = [TensorSpec.from_json(d) for d in manifest["inputs"]]
         self._outputs = [TensorSpec.from_json(d) for d in manifest["outputs"]]
 
@@ -63,14 +62,9 @@ class Model:
 
     def run(self, output_names: list[str] | None, feeds: dict) -> list[np.ndarray]:
         """Run once; returns numpy arrays for ``output_names`` (all outputs when None)."""
-        import tvm
-
         picks = self._pick_outputs(output_names)
-        arrays = self._check_feeds(feeds)
-        args = [tvm.runtime.tensor(a, device=self._device) for a in arrays]
-        result = self._vm["main"](*args)
-        values = list(result) if not hasattr(result, "numpy") else [result]
-        return [values[i].numpy() for i in picks]
+        values = self._vm(self._check_feeds(feeds))
+        return [values[i] for i in picks]
 
     def _pick_outputs(self, names: list[str] | None) -> list[int]:
         all_names = [s.name for s in self._outputs]
@@ -142,14 +136,9 @@ class Model:
 
 def load(path: str | Path, *, verify: bool = True) -> Model:
     """Verify the artifact's files against its manifest, then load it for this CPU."""
-    import tvm
-    from tvm import relax
-
     path = Path(path)
     manifest = read_manifest(path)
     if verify:
         verify_files(path, manifest)
     check_runs_here(path, manifest)
-    device = tvm.cpu()
-    library = tvm.runtime.load_module(str(path / LIBRARY))
-    return Model(path, manifest, relax.VirtualMachine(library, device), device)
+    return Model(path, manifest, VirtualMachine(path / LIBRARY))
