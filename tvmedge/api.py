@@ -44,7 +44,7 @@ def compile(
 ) -> CompileResult:
     """Compile an ONNX model for ``target`` into an artifact directory and return where it is."""
     from tvmedge.build import build
-    from tvmedge.export import build_manifest, write_artifact
+    from tvmedge.export import build_manifest, io_table, write_artifact
     from tvmedge.export.artifact import check_output_path
     from tvmedge.frontend import check_supported, graph_inputs, graph_output_names, load_onnx
     from tvmedge.frontend import shapes as _shapes
@@ -65,6 +65,7 @@ def compile(
     )
     mod = import_onnx(loaded, inputs)
     outputs = output_specs(mod, graph_output_names(loaded.proto))
+    mod = io_table.attach(mod, io_table.format_io_table(inputs, outputs))
     executable, seconds = build(mod, resolved, rewrite_names=rewrites, log=log)
     manifest = build_manifest(
         model=loaded,

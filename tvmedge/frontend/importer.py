@@ -7,6 +7,7 @@ from tvm import relax
 from tvm.relax.frontend.onnx import from_onnx
 
 from tvmedge.errors import BuildError
+from tvmedge.frontend import converters
 from tvmedge.frontend.load import LoadedModel
 from tvmedge.frontend.shapes import TensorSpec
 
@@ -16,13 +17,14 @@ def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
     shape_dict = {s.name: list(s.shape) for s in inputs if s.is_static}
     dtype_dict = {s.name: s.dtype for s in inputs}
     try:
-        mod = from_onnx(
-            model.proto,
-            shape_dict=shape_dict or None,
-            dtype_dict=dtype_dict,
-            opset=model.opset or None,
-            keep_params_in_input=False,
-        )
+        with converters.installed():
+            mod = from_onnx(
+                model.proto,
+                shape_dict=shape_dict or None,
+                dtype_dict=dtype_dict,
+                opset=model.opset or None,
+                keep_params_in_input=False,
+            )
     except Exception as e:  # the importer raises many types; all mean "could not import"
         raise BuildError(
             f"TVM's ONNX importer failed on '{model.path.name}': {_first_line(e)}"

@@ -8,6 +8,7 @@ import onnx
 from tvm.relax.frontend.onnx import onnx_frontend
 
 from tvmedge.errors import UnsupportedOpError
+from tvmedge.frontend import converters
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 # Handled inside the importer's graph walk rather than through its converter map.
@@ -15,8 +16,12 @@ _BUILTIN_OPS = frozenset({"Constant", "If"})
 
 
 def supported_ops() -> frozenset[str]:
-    """ONNX op types (default domain) that TVM's Relax importer converts."""
-    return frozenset(onnx_frontend._get_convert_map()) | _BUILTIN_OPS
+    """ONNX op types (default domain) that TVM's importer or tvmedge's converters convert."""
+    return (
+        frozenset(onnx_frontend._get_convert_map())
+        | frozenset(converters.converters())
+        | _BUILTIN_OPS
+    )
 
 
 def _walk(graph: onnx.GraphProto, prefix: str = "") -> Iterator[tuple[onnx.NodeProto, str]]:

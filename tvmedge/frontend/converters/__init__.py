@@ -1,0 +1,54 @@
+"""tvmedge's own ONNX op converters, added to TVM's importer without forking it.
+
+A converter is a ``tvm.relax.frontend.onnx.onnx_frontend.OnnxOpConverter`` subclass with
+``_impl_vN(cls, bb, inputs, attr, params)`` class methods, registered here by ONNX op type:
+
+    @register("LSTM")
+    class LSTM(OnnxOpConverter): ...
+
+TVM's importer looks converters up through the module-level ``_get_convert_map()``; that
+function is its only extension point, so :func:`installed` extends it for the duration of one
+import and restores it after. One module per op family (``recurrent.py``, ...); importing this
+package registers them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Iterator
+
+from tvm.relax.frontend.onnx import onnx_frontend
+
+CONVERTERS: dict[str, type] = {}
+_FAMILIES: tuple[str, ...] = ()  # modules under this package, imported on first use
+
+
+def register(op_type: str):
+    """Class decorator: convert ONNX ``op_type`` (default domain) with this class."""
+
+    def wrap(cls: type) -> type:
+        if op_type in CONVERTERS:
+            raise ValueError(f"converter for {op_type} registered twice")
+        CONVERTERS[op_type] = cls
+        return cls
+
+    return wrap
+
+
+def converters() -> dict[str, type]:
+    for family in _FAMILIES:
+        importlib.import_module(f"{__name__}.{family}")
+    return dict(CONVERTERS)
+
+
+@contextlib.contextmanager
+def installed() -> Iterator[None]:
+    """TVM's importer sees tvmedge's converters (ours win over TVM's) inside this block."""
+    original = onnx_frontend._get_convert_map
+    ours = converters()
+    onnx_frontend._get_convert_map = lambda: {**original(), **ours}
+    try:
+        yield
+    finally:
+        onnx_frontend._get_convert_map = original
