@@ -40,12 +40,17 @@ def compile(
     input_shapes: dict[str, tuple[int, ...]] | None = None,
     force: bool = False,
     rewrites: tuple[str, ...] = _rewrites.DEFAULT,
+    bundle: bool = False,
+    runtime_dir: str | Path | None = None,
     log: Log = _stderr,
 ) -> CompileResult:
     """Compile an ONNX model for ``target`` into an artifact directory and return where it is."""
     from tvmedge.build import build
     from tvmedge.export import build_manifest, io_table, write_artifact
+    from tvmedge.export import toolchain as _toolchain
     from tvmedge.export.artifact import check_output_path
+    from tvmedge.export.bundle import bundle_writer
+    from tvmedge.export.cuda import kernels_writer
     from tvmedge.frontend import check_supported, graph_inputs, graph_output_names, load_onnx
     from tvmedge.frontend import shapes as _shapes
     from tvmedge.frontend.importer import import_onnx, output_specs
@@ -54,6 +59,9 @@ def compile(
     out = Path(output) if output is not None else default_output(model)
     check_output_path(out, force=force)  # fail before minutes of compiling, not after
     resolved = _targets.get(target)
+    toolchain = _toolchain.resolve(resolved)  # a missing cross compiler fails before any work
+    cuda = _toolchain.resolve_nvcc(resolved) if resolved.family == "cuda" else None
+    extras = [bundle_writer(resolved, toolchain, runtime_dir)] if bundle else []
     loaded = load_onnx(model)
     check_supported(loaded.proto)
     inputs = _shapes.bind(graph_inputs(loaded.proto), input_shapes or {})
@@ -74,8 +82,18 @@ def compile(
         target=resolved,
         rewrites=[{"name": n, "description": _rewrites.REGISTRY[n].description} for n in rewrites],
         build_seconds=seconds,
+        toolchain=toolchain.to_json() | ({"nvcc": cuda} if cuda else {}),
     )
-    path = write_artifact(out, executable=executable, manifest=manifest, force=force)
+    if cuda:
+        extras.append(kernels_writer(executable, cuda))
+    path = write_artifact(
+        out,
+        executable=executable,
+        manifest=manifest,
+        force=force,
+        fcompile=toolchain.fcompile(),
+        extras=tuple(extras),
+    )
     elapsed = time.perf_counter() - start
     log(f"wrote {path} in {elapsed:.1f} s")
     return CompileResult(path=path, manifest=manifest, seconds=elapsed)
@@ -144,6 +162,15 @@ def inspect(artifact: str | Path, *, verify: bool = True) -> dict:
     return manifest
 
 
+def _check_source(artifact, manifest: dict, model, sha256: str) -> None:
+    """Comparing an artifact with another model than its own would prove nothing."""
+    if manifest["source"]["sha256"] != sha256:
+        raise TvmedgeError(
+            f"artifact '{artifact}' was compiled from a different model than '{model}' "
+            "(sha256 differs); pass the model it was compiled from"
+        )
+
+
 def default_threads() -> int:
     import psutil
 
@@ -188,11 +215,7 @@ def bench(
                 log=log,
             ).path
         manifest = inspect(artifact)
-        if manifest["source"]["sha256"] != loaded.sha256:
-            raise TvmedgeError(
-                f"artifact '{artifact}' was compiled from a different model than '{model}' "
-                "(sha256 differs); pass the model it was compiled from"
-            )
+        _check_source(artifact, manifest, model, loaded.sha256)
         from tvmedge.layout import TensorSpec
 
         specs = [TensorSpec.from_json(s) for s in manifest["inputs"]]
@@ -213,4 +236,43 @@ def bench(
         )
 
 
-__all__ = ["CompileResult", "TvmedgeError", "bench", "compile", "inspect", "random_inputs", "run"]
+def verify_bundle(
+    artifact: str | Path,
+    *,
+    model: str | Path,
+    inputs: str | Path | None = None,
+    seed: int = 0,
+    dims: dict[str, int] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> dict:
+    """Run the bundle's tvmedge-run (emulated if needed) and compare with ONNX Runtime here."""
+    from tvmedge.bench import agreement
+    from tvmedge.export.verify import verify
+    from tvmedge.frontend import load_onnx
+    from tvmedge.layout import TensorSpec
+
+    manifest = inspect(artifact)
+    _check_source(artifact, manifest, model, load_onnx(model).sha256)
+    specs = [TensorSpec.from_json(s) for s in manifest["inputs"]]
+    feeds = load_inputs(inputs) if inputs else random_inputs(specs, seed=seed, dims=dims)
+    return verify(
+        Path(artifact),
+        manifest,
+        Path(model),
+        feeds,
+        rtol=agreement.DEFAULT_RTOL if rtol is None else rtol,
+        atol=agreement.DEFAULT_ATOL if atol is None else atol,
+    )
+
+
+__all__ = [
+    "CompileResult",
+    "TvmedgeError",
+    "bench",
+    "compile",
+    "inspect",
+    "random_inputs",
+    "run",
+    "verify_bundle",
+]

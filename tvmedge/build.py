@@ -1,8 +1,9 @@
 """Relax IRModule -> compiled executable for one target: one straight pipeline of named steps.
 
 rewrites (graph) -> library dispatch -> legalize + fuse -> schedule -> lower -> finalize.
-The schedule step is where tuning logs (MetaSchedule databases) are applied; with none, CPU
-kernels keep TVM's default (unscheduled) loops.
+The schedule step is per target family: DLight's default GPU schedules for CUDA; on CPU it is
+where tuning logs (MetaSchedule databases) will apply, and until then kernels keep TVM's
+default (unscheduled) loops.
 """
 
 from __future__ import annotations
@@ -20,7 +21,36 @@ from tvmedge.targets import Target
 Steps = list[tuple[str, list[tvm.transform.Pass]]]
 
 
-def _cpu_steps(target: Target, tvm_target, rewrite_names: tuple[str, ...]) -> Steps:
+def _no_schedule(_target: Target) -> list[tvm.transform.Pass]:
+    # CPU kernels keep TVM's default loops until tuning logs or default schedules apply.
+    return []
+
+
+def _dlight_gpu(_target: Target) -> list[tvm.transform.Pass]:
+    from tvm.s_tir import dlight as dl
+
+    return [
+        dl.ApplyDefaultSchedule(
+            dl.gpu.Matmul(),
+            dl.gpu.GEMV(),
+            dl.gpu.Reduction(),
+            dl.gpu.GeneralReduction(),
+            dl.gpu.Fallback(),
+        )
+    ]
+
+
+# The schedule step of each target family; a new family is one entry here, not an if-chain.
+SCHEDULES: dict[str, Callable[[Target], list[tvm.transform.Pass]]] = {
+    "x86": _no_schedule,
+    "aarch64": _no_schedule,
+    "armv7": _no_schedule,
+    "cuda": _dlight_gpu,
+}
+
+
+def steps(target: Target, rewrite_names: tuple[str, ...]) -> Steps:
+    """The named pipeline steps for ``target``, in order."""
     return [
         ("rewrites", rewrites.passes(rewrite_names, target)),
         ("dispatch", [relax.backend.DispatchSampling(), relax.backend.DispatchSortScan()]),
@@ -34,7 +64,7 @@ def _cpu_steps(target: Target, tvm_target, rewrite_names: tuple[str, ...]) -> St
                 relax.transform.FuseTIR(),
             ],
         ),
-        ("schedule", []),
+        ("schedule", SCHEDULES[target.family](target)),
         (
             "lower",
             [
@@ -59,14 +89,6 @@ def _cpu_steps(target: Target, tvm_target, rewrite_names: tuple[str, ...]) -> St
     ]
 
 
-# One pipeline per target family; a new family is one entry here, never an if-chain.
-PIPELINES: dict[str, Callable[..., Steps]] = {
-    "x86": _cpu_steps,
-    "aarch64": _cpu_steps,
-    "armv7": _cpu_steps,
-}
-
-
 def build(
     mod: tvm.IRModule,
     target: Target,
@@ -75,16 +97,11 @@ def build(
     log: Callable[[str], None] = lambda _msg: None,
 ) -> tuple[tvm.runtime.Executable, dict[str, float]]:
     """Run the target family's pipeline and compile; returns the executable and step timings."""
-    if target.family not in PIPELINES:
-        raise BuildError(
-            f"target '{target.name}' is of family '{target.family}', which this version cannot "
-            f"build yet; buildable families: {', '.join(PIPELINES)}"
-        )
     tvm_target = target.tvm_target()
     timings: dict[str, float] = {}
     try:
         with tvm_target:
-            for step, step_passes in PIPELINES[target.family](target, tvm_target, rewrite_names):
+            for step, step_passes in steps(target, rewrite_names):
                 start = time.perf_counter()
                 mod = tvm.transform.Sequential(step_passes, name=step)(mod)
                 timings[step] = time.perf_counter() - start

@@ -43,7 +43,7 @@ _SECTIONS = {
         "capabilities",
         "tuning",
     },
-    "tvm.": {"kind", "mtriple", "mcpu", "mattr", "num-cores", "keys", "arch"},
+    "tvm.": {"kind", "mtriple", "mcpu", "mattr", "mfloat-abi", "num-cores", "keys", "arch"},
     "host.": {"kind", "mtriple", "mcpu", "mattr"},
     "toolchain.": {"cc", "flags", "triple", "apt"},
     "runtime.": {"wheel_platform", "emulator", "sysroot"},
@@ -226,6 +226,12 @@ def parse_target_file(path: Path) -> Target:
             path,
             f"toolchain.triple '{toolchain.triple}' does not match the target triple "
             f"'{cpu_triple}'",
+        )
+    if toolchain.triple.endswith("hf") and tvm_table.get("mfloat-abi") != "hard":
+        raise _fail(
+            path,
+            f"toolchain '{toolchain.triple}' is hard-float: set tvm.mfloat-abi = \"hard\" so "
+            "TVM's objects link with it",
         )
     rt = _section(path, data, "runtime", required=False) or {}
     caps_table = _section(path, data, "capabilities")

@@ -11,6 +11,15 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", help="artifact directory (default: ./MODEL.tvmedge)")
     add_input_shape(p)
     p.add_argument("--force", action="store_true", help="replace an existing artifact")
+    p.add_argument(
+        "--bundle",
+        action="store_true",
+        help="add runtime/ for devices without Python: TVM runtime, C API, tvmedge-run",
+    )
+    p.add_argument(
+        "--runtime-dir",
+        help="take libtvm_runtime.so and libtvm_ffi.so for the bundle from here",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -30,5 +39,7 @@ def handle(args) -> int:
         output=args.output,
         input_shapes=parse_bindings(args.input_shape),
         force=args.force,
+        bundle=args.bundle,
+        runtime_dir=args.runtime_dir,
     )
     return 0

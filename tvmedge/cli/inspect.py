@@ -16,13 +16,35 @@ def _io(specs) -> str:
     return ", ".join(f"{s['name']}: {s['dtype']}[{','.join(map(str, s['shape']))}]" for s in specs)
 
 
+def _cuda(m: dict) -> list[str]:
+    cuda = m.get("cuda")
+    if not cuda:
+        return []
+    return [
+        f"cuda       {cuda['kernels']} kernels for {cuda['arch']}: {cuda['cubin']} ({cuda['nvcc']})"
+    ]
+
+
+def _bundle(m: dict) -> list[str]:
+    bundle = m.get("bundle")
+    if not bundle:
+        return []
+    lines = [f"bundle     runner {bundle['runner']}, C API {bundle['c_api']['header']}"]
+    for name, lib in bundle["runtime_libraries"].items():
+        lines.append(f"           {name}: {lib['source']}, sha256 {lib['sha256'][:16]}...")
+    return lines
+
+
 def handle(args) -> int:
     m = api.inspect(args.artifact)
     if args.json:
         print(json.dumps(m, indent=2))
         return 0
     target = m["target"]
-    tvm_settings = " ".join(f"{k}={v}" for k, v in target["tvm"].items())
+    tvm_settings = " ".join(
+        f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in target["tvm"].items()
+    )
     lines = [
         f"artifact   {args.artifact} (schema v{m['schema_version']}, created {m['created']})",
         f"source     {m['source']['file']} sha256 {m['source']['sha256'][:16]}... "
@@ -37,6 +59,9 @@ def handle(args) -> int:
         ),
         f"target     {target['name']} ({target['family']}, runs on {target['runtime_arch']}): "
         f"{tvm_settings}",
+        f"toolchain  {m['build']['toolchain']['cc']} ({m['build']['toolchain']['version']})",
+        *_cuda(m),
+        *_bundle(m),
         "rewrites   " + (", ".join(r["name"] for r in m["rewrites"]) or "none"),
         "tuning     " + ("applied" if m["tuning"]["applied"] else "none (untuned kernels)"),
         "versions   " + " ".join(f"{k} {v}" for k, v in m["versions"].items()),

@@ -6,9 +6,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from tvmedge.errors import ArtifactError, OutputExistsError, TvmedgeError
+from tvmedge.errors import ArtifactError, BuildError, OutputExistsError, TvmedgeError
 from tvmedge.layout import LIBRARY, MANIFEST, sha256_file
 
 
@@ -33,18 +34,33 @@ def check_output_path(out: Path, *, force: bool) -> None:
         )
 
 
-def write_artifact(out: Path, *, executable, manifest: dict, force: bool) -> Path:
-    """Export ``executable`` and ``manifest`` into ``out``; on any failure nothing is left."""
+def write_artifact(
+    out: Path,
+    *,
+    executable,
+    manifest: dict,
+    force: bool,
+    fcompile=None,
+    extras: tuple[Callable[[Path], dict], ...] = (),
+) -> Path:
+    """Export ``executable`` and ``manifest`` into ``out``; on any failure nothing is left.
+
+    Each of ``extras`` writes more files into the artifact directory (a device bundle, CUDA
+    kernels) and returns what it adds to the manifest. Every file is hashed into the manifest.
+    """
     out = Path(out)
     check_output_path(out, force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; an artifact is shared like any dir
     try:
-        executable.export_library(str(tmp / LIBRARY))
+        _export_library(executable, tmp / LIBRARY, fcompile)
+        for add in extras:
+            manifest = {**manifest, **add(tmp)}
         files = {
-            p.name: {"sha256": sha256_file(p), "size": p.stat().st_size}
-            for p in sorted(tmp.iterdir())
+            p.relative_to(tmp).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file()
         }
         with open(tmp / MANIFEST, "w") as f:
             json.dump({**manifest, "files": files}, f, indent=2)
@@ -58,6 +74,25 @@ def write_artifact(out: Path, *, executable, manifest: dict, force: bool) -> Pat
             raise ArtifactError(f"could not write '{out}' ({e}); nothing was written") from e
         raise
     return out
+
+
+def _export_library(executable, path: Path, fcompile) -> None:
+    """Link model.so; a compiler or linker failure becomes one line naming its first error."""
+    try:
+        executable.export_library(str(path), fcompile=fcompile)
+    except RuntimeError as e:
+        text = str(e)
+        if "Compilation error" not in text:
+            raise
+        lines = [ln.strip() for ln in text.splitlines()]
+        first = next(
+            (ln for ln in lines if "error" in ln.lower() and ln != "Compilation error:"),
+            lines[-1] if lines else "unknown error",
+        )
+        raise BuildError(
+            f"linking {path.name} failed: {first[:300]} (set TVMEDGE_DEBUG=1 for the full "
+            "command and compiler output)"
+        ) from e
 
 
 def _umask() -> int:

@@ -39,6 +39,7 @@ def build_manifest(
     target: Target,
     rewrites: list[dict],
     build_seconds: dict[str, float],
+    toolchain: dict,
 ) -> dict:
     """The manifest without its ``files`` table (the writer adds hashes of what it wrote)."""
     symbolic = sorted({d for s in inputs for d in s.shape if isinstance(d, str)})
@@ -61,7 +62,15 @@ def build_manifest(
         "target": target.to_json(),
         "rewrites": rewrites,
         "tuning": {"applied": False, "logs": None, "coverage": None},
-        "runtime": {"kind": "relax-vm", "entry": "main", "device": "cpu"},
-        "build": {"seconds": {k: round(v, 3) for k, v in build_seconds.items()}},
+        "runtime": {
+            "kind": "relax-vm",
+            "entry": "main",
+            "io_table": "tvmedge_io",
+            "device": "cuda" if target.family == "cuda" else "cpu",
+        },
+        "build": {
+            "seconds": {k: round(v, 3) for k, v in build_seconds.items()},
+            "toolchain": toolchain,
+        },
         "versions": versions(),
     }

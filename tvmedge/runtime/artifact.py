@@ -55,10 +55,16 @@ def verify_files(path: str | Path, manifest: dict) -> None:
 
 def check_runs_here(path: str | Path, manifest: dict) -> None:
     """An artifact for another architecture must fail clearly, not crash in dlopen."""
+    if manifest["runtime"]["device"] != "cpu":
+        raise ArtifactError(
+            f"'{path}' runs on a {manifest['runtime']['device']} device (target "
+            f"'{manifest['target']['name']}'); this runtime runs CPU artifacts only"
+        )
     wanted = manifest["target"]["runtime_arch"]
     here = _ARCH_ALIASES.get(platform.machine(), platform.machine())
     if wanted != here:
         raise ArtifactError(
             f"'{path}' was compiled for {wanted} (target '{manifest['target']['name']}') and "
-            f"cannot run on this {here} machine; run it on the device"
+            f"cannot run on this {here} machine; run it on the device (its bundle's "
+            "runtime/tvmedge-run), or check it here with `tvmedge verify-bundle`"
         )
