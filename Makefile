@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_MODEL := build/models/squeezenet.onnx
 
-.PHONY: setup demo test test-slow lint clean
+.PHONY: setup toolchains demo test test-slow lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check tvmedge tests
 	$(BIN)/ruff format --check tvmedge tests
 
-test: lint
+# Cross compilers and qemu for the device-bundle tests (apt-get; needs root or sudo).
+toolchains:
+	scripts/install-toolchains.sh
+
+test: lint toolchains
 	$(BIN)/pytest -q
 
 # Whole-model runs of every light model (tens of minutes on 2 cores).

@@ -86,7 +86,7 @@ def compile(
     )
     if cuda:
         extras.append(kernels_writer(executable, cuda))
-    path = write_artifact(
+    manifest = write_artifact(
         out,
         executable=executable,
         manifest=manifest,
@@ -95,8 +95,8 @@ def compile(
         extras=tuple(extras),
     )
     elapsed = time.perf_counter() - start
-    log(f"wrote {path} in {elapsed:.1f} s")
-    return CompileResult(path=path, manifest=manifest, seconds=elapsed)
+    log(f"wrote {out} in {elapsed:.1f} s")
+    return CompileResult(path=out, manifest=manifest, seconds=elapsed)
 
 
 def random_inputs(specs, *, seed: int = 0, dims: dict[str, int] | None = None) -> dict:

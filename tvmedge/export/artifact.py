@@ -42,11 +42,12 @@ def write_artifact(
     force: bool,
     fcompile=None,
     extras: tuple[Callable[[Path], dict], ...] = (),
-) -> Path:
+) -> dict:
     """Export ``executable`` and ``manifest`` into ``out``; on any failure nothing is left.
 
     Each of ``extras`` writes more files into the artifact directory (a device bundle, CUDA
-    kernels) and returns what it adds to the manifest. Every file is hashed into the manifest.
+    kernels) and returns what it adds to the manifest. Every file is hashed into the manifest,
+    which is returned as written.
     """
     out = Path(out)
     check_output_path(out, force=force)
@@ -62,8 +63,9 @@ def write_artifact(
             for p in sorted(tmp.rglob("*"))
             if p.is_file()
         }
+        manifest = {**manifest, "files": files}
         with open(tmp / MANIFEST, "w") as f:
-            json.dump({**manifest, "files": files}, f, indent=2)
+            json.dump(manifest, f, indent=2)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
@@ -73,7 +75,7 @@ def write_artifact(
         if isinstance(e, OSError) and not isinstance(e, TvmedgeError):  # e.g. disk full
             raise ArtifactError(f"could not write '{out}' ({e}); nothing was written") from e
         raise
-    return out
+    return manifest
 
 
 def _export_library(executable, path: Path, fcompile) -> None:
