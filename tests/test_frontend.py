@@ -6,7 +6,7 @@ from onnx import TensorProto, helper
 
 from tvmedge.errors import ShapeError, UnsupportedOpError
 from tvmedge.frontend import check_supported, graph_inputs, load_onnx, parse_bindings
-from tvmedge.frontend.shapes import TensorSpec, bind
+from tvmedge.frontend.shapes import TensorSpec, bind, with_input_shapes
 
 
 def _model(nodes, inputs, outputs, opset=17, domains=()):
@@ -17,8 +17,9 @@ def _model(nodes, inputs, outputs, opset=17, domains=()):
 
 def test_parse_bindings():
     assert parse_bindings(["x=1,3,224,224", "a=b=2"]) == {"x": (1, 3, 224, 224), "a=b": (2,)}
+    assert parse_bindings(["seq=batch,100,12"]) == {"seq": ("batch", 100, 12)}  # stays symbolic
     assert parse_bindings(None) == {}
-    for bad in ("x", "x=1,a", "x=0,3", "=1"):
+    for bad in ("x", "x=0,3", "=1", "x=1,-2", "x=1,2.5", "x=1,"):
         with pytest.raises(ShapeError):
             parse_bindings([bad])
     with pytest.raises(ShapeError, match="twice"):
@@ -30,6 +31,26 @@ def test_bind_keeps_unbound_symbolic_dims():
     bound = bind(specs, {"x": (4, 3, 8)})
     assert bound == [TensorSpec("x", "float32", (4, 3, 8)), specs[1]]
     assert bound[0].is_static and not bound[1].is_static
+
+
+def test_partial_binding_keeps_named_dims_symbolic(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    m = _model([helper.make_node("Relu", ["x"], ["y"])], [x], [y])
+    bound = bind(graph_inputs(m), {"x": ("batch", 7, 4)})
+    assert bound == [TensorSpec("x", "float32", ("batch", 7, 4))]
+    rewritten = with_input_shapes(m, bound)
+    dims = rewritten.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 7, 4]
+    assert [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim] == [
+        "N",
+        "T",
+        4,
+    ]  # the input model is untouched
+    out_dims = rewritten.graph.output[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in out_dims] == ["batch", 7, 4]  # re-inferred
+    with pytest.raises(ShapeError, match="fixed at 4 in the model, it cannot become symbolic"):
+        bind(graph_inputs(m), {"x": (1, 7, "c")})
 
 
 def test_graph_inputs_skip_initializers_and_name_unknown_dims(tmp_path):

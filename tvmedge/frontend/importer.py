@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import sys
+
 import tvm
 from tvm import relax
 from tvm.relax.frontend.onnx import from_onnx
@@ -9,23 +14,25 @@ from tvm.relax.frontend.onnx import from_onnx
 from tvmedge.errors import BuildError
 from tvmedge.frontend import converters
 from tvmedge.frontend.load import LoadedModel
-from tvmedge.frontend.shapes import TensorSpec
+from tvmedge.frontend.shapes import TensorSpec, with_input_shapes
 
 
 def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
-    """Import with weights embedded as constants; symbolic dims stay symbolic."""
-    shape_dict = {s.name: list(s.shape) for s in inputs if s.is_static}
-    dtype_dict = {s.name: s.dtype for s in inputs}
+    """Import with weights embedded as constants; ``inputs`` give the (bound) input shapes,
+    and dims they leave symbolic stay symbolic."""
+    proto = with_input_shapes(model.proto, inputs)
+    chatter = io.StringIO()  # the importer prints its own report of a failing node to stdout
     try:
-        with converters.installed():
+        with converters.installed(), contextlib.redirect_stdout(chatter):
             mod = from_onnx(
-                model.proto,
-                shape_dict=shape_dict or None,
-                dtype_dict=dtype_dict,
+                proto,
+                dtype_dict={s.name: s.dtype for s in inputs},
                 opset=model.opset or None,
                 keep_params_in_input=False,
             )
     except Exception as e:  # the importer raises many types; all mean "could not import"
+        if os.environ.get("TVMEDGE_DEBUG"):
+            sys.stderr.write(chatter.getvalue())
         raise BuildError(
             f"TVM's ONNX importer failed on '{model.path.name}': {_first_line(e)}"
         ) from e

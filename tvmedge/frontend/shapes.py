@@ -9,9 +9,22 @@ from tvmedge.errors import ShapeError
 from tvmedge.layout import Dim, TensorSpec, format_shape
 
 
-def parse_bindings(items: list[str] | None) -> dict[str, tuple[int, ...]]:
-    """Parse repeated ``name=1,3,224,224`` strings into a dict of shapes."""
-    bindings: dict[str, tuple[int, ...]] = {}
+def _dim(text: str) -> Dim:
+    text = text.strip()
+    if text.isidentifier():
+        return text
+    value = int(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def parse_bindings(items: list[str] | None) -> dict[str, tuple[Dim, ...]]:
+    """Parse repeated ``name=1,3,224,224`` strings into a dict of shapes.
+
+    A dim may be a name instead of a number (``tokens=batch,128``): it stays symbolic.
+    """
+    bindings: dict[str, tuple[Dim, ...]] = {}
     for item in items or []:
         name, sep, dims = item.rpartition("=")
         if not sep or not name:
@@ -19,13 +32,12 @@ def parse_bindings(items: list[str] | None) -> dict[str, tuple[int, ...]]:
                 f"--input-shape '{item}' is not NAME=D1,D2,...; e.g. input=1,3,224,224"
             )
         try:
-            shape = tuple(int(d) for d in dims.split(","))
+            shape = tuple(_dim(d) for d in dims.split(","))
         except ValueError:
             raise ShapeError(
-                f"--input-shape '{item}': dims must be integers separated by commas"
+                f"--input-shape '{item}': each dim must be a positive integer or a name "
+                "(which stays symbolic), separated by commas"
             ) from None
-        if any(d <= 0 for d in shape):
-            raise ShapeError(f"--input-shape '{item}': every dim must be a positive integer")
         if name in bindings:
             raise ShapeError(f"--input-shape binds '{name}' twice; give it once")
         bindings[name] = shape
@@ -66,7 +78,7 @@ def graph_output_names(model: onnx.ModelProto) -> list[str]:
     return [v.name for v in model.graph.output]
 
 
-def bind(inputs: list[TensorSpec], bindings: dict[str, tuple[int, ...]]) -> list[TensorSpec]:
+def bind(inputs: list[TensorSpec], bindings: dict[str, tuple[Dim, ...]]) -> list[TensorSpec]:
     """Apply shape bindings; unbound symbolic dims stay symbolic."""
     by_name = {spec.name: spec for spec in inputs}
     unknown = sorted(set(bindings) - set(by_name))
@@ -88,9 +100,34 @@ def bind(inputs: list[TensorSpec], bindings: dict[str, tuple[int, ...]]) -> list
             )
         for i, (want, got) in enumerate(zip(spec.shape, shape, strict=True)):
             if isinstance(want, int) and want != got:
+                if isinstance(got, str):
+                    raise ShapeError(
+                        f"--input-shape {spec.name}: dim {i} is fixed at {want} in the model, "
+                        f"it cannot become symbolic '{got}'"
+                    )
                 raise ShapeError(
                     f"--input-shape {spec.name}: dim {i} is fixed at {want} in the model, "
                     f"cannot bind it to {got}"
                 )
         bound.append(TensorSpec(spec.name, spec.dtype, shape))
     return bound
+
+
+def with_input_shapes(model: onnx.ModelProto, inputs: list[TensorSpec]) -> onnx.ModelProto:
+    """A copy of ``model`` whose graph inputs carry ``inputs``' shapes, re-shape-inferred, so
+    every consumer of a bound input sees the bound sizes. The input model is not changed."""
+    by_name = {s.name: s for s in inputs}
+    bound = onnx.ModelProto()
+    bound.CopyFrom(model)
+    for value in bound.graph.input:
+        spec = by_name.get(value.name)
+        if spec is None:
+            continue  # an initializer listed as an input: a weight
+        dims = value.type.tensor_type.shape.dim
+        for d, size in zip(dims, spec.shape, strict=True):
+            if isinstance(size, int):
+                d.dim_value = size
+            else:
+                d.dim_param = size
+    del bound.graph.value_info[:]  # inferred from the unbound shapes
+    return onnx.shape_inference.infer_shapes(bound)
