@@ -6,18 +6,27 @@ import onnx
 import torch
 
 
-def export_torch(module: torch.nn.Module, example: torch.Tensor, path) -> onnx.ModelProto:
-    """TorchScript export with a symbolic batch, the way most deployed RNN models were made."""
+def export_torch(
+    module: torch.nn.Module,
+    example: torch.Tensor | tuple[torch.Tensor, ...],
+    path,
+    input_names: tuple[str, ...] = ("x",),
+    opset: int | None = None,
+) -> onnx.ModelProto:
+    """TorchScript export with a symbolic batch (dim 0 of every input and of the output
+    'logits'), the way most deployed models were made; ``opset`` defaults to torch's."""
+    examples = example if isinstance(example, tuple) else (example,)
     with warnings.catch_warnings():  # tracer and deprecation notices, about torch not us
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module.eval(),
-            (example,),
+            examples,
             str(path),
             dynamo=False,
-            input_names=["x"],
+            opset_version=opset,
+            input_names=list(input_names),
             output_names=["logits"],
-            dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+            dynamic_axes={name: {0: "batch"} for name in (*input_names, "logits")},
         )
     return onnx.load(path)
 
@@ -54,3 +63,76 @@ class BiGruClassifier(torch.nn.Module):
     def forward(self, x):  # [N, 20 steps, 12 features]
         _, h = self.gru(x)
         return self.head(torch.cat([h[0], h[1]], dim=-1))
+
+
+class UNet1d(torch.nn.Module):
+    """A 1-D U-Net over a signal and a conditioning signal: strided Conv1d down, ConvTranspose1d
+    up, a skip connection, GELU (exported as Erf) between."""
+
+    def __init__(self):
+        super().__init__()
+        self.down1 = torch.nn.Conv1d(3, 8, 3, padding=1)
+        self.down2 = torch.nn.Conv1d(8, 16, 3, stride=2, padding=1)
+        self.up = torch.nn.ConvTranspose1d(16, 8, 4, stride=2, padding=1)
+        self.out = torch.nn.Conv1d(16, 2, 1)
+        self.gelu = torch.nn.GELU()
+
+    def forward(self, signal, cond):  # both [N, 3, 32]
+        skip = self.gelu(self.down1(signal + cond))
+        up = self.gelu(self.up(self.gelu(self.down2(skip))))
+        return self.out(torch.cat([up, skip], dim=1))
+
+
+class TinyEncoder(torch.nn.Module):
+    """Two batch-first TransformerEncoder layers (LayerNormalization; attention as MatMul,
+    Softmax and Transpose, its shapes computed from Shape) and a per-token linear head."""
+
+    def __init__(self):
+        super().__init__()
+        layer = torch.nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+        self.encoder = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = torch.nn.Linear(32, 3)
+
+    def forward(self, x):  # [N, 10 tokens, 32]
+        return self.head(self.encoder(x))
+
+
+class UpsampleHead(torch.nn.Module):
+    """The decoder ops exporters emit: ConvTranspose2d, reflect Pad, Resize (nearest and
+    bilinear) and an Einsum contraction over channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1)
+        self.conv = torch.nn.Conv2d(6, 4, 3)
+
+    def forward(self, x):  # [N, 4, 8, 8]
+        y = self.conv(torch.nn.functional.pad(self.up(x), (1, 1, 1, 1), mode="reflect"))
+        near = torch.nn.functional.interpolate(y, scale_factor=2, mode="nearest")
+        smooth = torch.nn.functional.interpolate(y, scale_factor=2, mode="bilinear")
+        return torch.einsum("nchw,nchw->nhw", near, smooth)
+
+
+class SkipUpsample(torch.nn.Module):
+    """A U-Net/FPN decoder step: upsample a coarse map to its skip connection's size (Resize
+    with ``sizes`` computed from Shape of the skip), then add the skip."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = torch.nn.Conv2d(4, 4, 3, stride=2, padding=1)
+
+    def forward(self, x):  # [N, 4, 7, 9]: odd sizes, which no scale factor restores
+        up = torch.nn.functional.interpolate(self.down(x), size=x.shape[-2:], mode="bilinear")
+        return x + up
+
+
+class BroadcastGate(torch.nn.Module):
+    """A per-step gate broadcast over features with ``Tensor.expand(-1, -1, 4)`` (Expand to a
+    shape PyTorch computes with Where; constant once folded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.score = torch.nn.Linear(4, 1)
+
+    def forward(self, x):  # [N, 6 steps, 4]
+        return x * torch.sigmoid(self.score(x)).expand(-1, -1, 4)

@@ -6,24 +6,35 @@ import contextlib
 import io
 import os
 import sys
+from collections.abc import Iterator
 
+import onnx
 import tvm
 from tvm import relax
-from tvm.relax.frontend.onnx import from_onnx
+from tvm.relax.frontend.onnx import from_onnx, onnx_frontend
 
 from tvmedge.errors import BuildError
 from tvmedge.frontend import converters
+from tvmedge.frontend.fold_shapes import fold_shapes, symbolic_dims_behind
 from tvmedge.frontend.load import LoadedModel
 from tvmedge.frontend.shapes import TensorSpec, with_input_shapes
 
 
 def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
     """Import with weights embedded as constants; ``inputs`` give the (bound) input shapes,
-    and dims they leave symbolic stay symbolic."""
+    and dims they leave symbolic stay symbolic. Shape computations that the bound shapes make
+    constant are folded first (see fold_shapes)."""
     proto = with_input_shapes(model.proto, inputs)
+    _name_nodes(proto)
+    proto = fold_shapes(proto)
     chatter = io.StringIO()  # the importer prints its own report of a failing node to stdout
+    failed: list[str] = []
     try:
-        with converters.installed(), contextlib.redirect_stdout(chatter):
+        with (
+            converters.installed(),
+            _failing_node_recorded(failed),
+            contextlib.redirect_stdout(chatter),
+        ):
             mod = from_onnx(
                 proto,
                 dtype_dict={s.name: s.dtype for s in inputs},
@@ -33,8 +44,10 @@ def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
     except Exception as e:  # the importer raises many types; all mean "could not import"
         if os.environ.get("TVMEDGE_DEBUG"):
             sys.stderr.write(chatter.getvalue())
+        where, hint = _failed_node(proto, failed[0], inputs) if failed else ("", "")
+        reason = _first_line(e).rstrip(".") if hint else _first_line(e)
         raise BuildError(
-            f"TVM's ONNX importer failed on '{model.path.name}': {_first_line(e)}"
+            f"TVM's ONNX importer failed on '{model.path.name}'{where}: {reason}{hint}"
         ) from e
     params = mod["main"].params
     if len(params) != len(inputs):
@@ -51,6 +64,12 @@ def output_specs(mod: tvm.IRModule, names: list[str]) -> list[TensorSpec]:
     fields = list(ret.fields) if isinstance(ret, relax.TupleType) else [ret]
     if len(fields) != len(names):
         raise BuildError(f"model has {len(names)} outputs but Relax returns {len(fields)}")
+    for name, ty in zip(names, fields, strict=True):
+        if not isinstance(ty, relax.TensorType):  # e.g. Shape of a tensor with symbolic dims
+            raise BuildError(
+                f"output '{name}' is a shape value computed from symbolic dims, not a tensor; "
+                "bind the input shapes with --input-shape so that it becomes a constant"
+            )
     return [
         TensorSpec(name, str(ty.dtype), _shape_of(ty))
         for name, ty in zip(names, fields, strict=True)
@@ -64,6 +83,59 @@ def _shape_of(ty) -> tuple[int | str, ...]:
     for d in ty.shape.values:
         dims.append(int(d) if isinstance(d, tvm.tirx.IntImm) else str(d))
     return tuple(dims)
+
+
+def _name_nodes(proto: onnx.ModelProto) -> None:
+    """Give unnamed nodes the names the unsupported-op scan reports (``Op#index``), before
+    folding removes nodes, so an import error can name the node it failed on."""
+    for index, node in enumerate(proto.graph.node):
+        node.name = node.name or f"{node.op_type}#{index}"
+
+
+@contextlib.contextmanager
+def _failing_node_recorded(failed: list[str]) -> Iterator[None]:
+    """TVM's importer reports a failing node by op type only; record the node's name (the
+    innermost first, for a node inside a sub-graph)."""
+    importer = onnx_frontend.ONNXGraphImporter
+    original = importer._convert_operator
+
+    def convert(self, op_name, inputs, attrs, opset):
+        try:
+            return original(self, op_name, inputs, attrs, opset)
+        except Exception:
+            if attrs["tvm_custom"]["name"]:  # unnamed nodes inside sub-graphs have none
+                failed.append(attrs["tvm_custom"]["name"])
+            raise
+
+    importer._convert_operator = convert
+    try:
+        yield
+    finally:
+        importer._convert_operator = original
+
+
+def _failed_node(
+    proto: onnx.ModelProto, node_name: str, inputs: list[TensorSpec]
+) -> tuple[str, str]:
+    """(' at node NAME (Op)', and when the node's shape argument is computed from symbolic
+    input dims, a hint naming the --input-shape binding that makes it a constant)."""
+    node = next((n for n in proto.graph.node if n.name == node_name), None)
+    where = f" at node '{node_name}'" + (f" ({node.op_type})" if node else "")  # None: sub-graph
+    axes = {d: (s, i) for s in inputs for i, d in enumerate(s.shape) if isinstance(d, str)}
+    needed = sorted(d for d in symbolic_dims_behind(proto, node_name) if d in axes)
+    if not needed:
+        return where, ""
+    dims = ", ".join(f"'{d}' (input '{axes[d][0].name}' dim {axes[d][1]})" for d in needed)
+    binding = " ".join(
+        f"--input-shape {s.name}=" + ",".join(str(1 if d in needed else d) for d in s.shape)
+        for s in inputs
+        if set(needed) & set(s.shape)
+    )
+    dim, it = ("dims", "them") if len(needed) > 1 else ("dim", "it")
+    return where, (
+        f". The node needs a static shape, computed from symbolic {dim} {dims}: "
+        f"bind {it}, e.g. {binding} (any size works)"
+    )
 
 
 def _first_line(e: BaseException) -> str:
