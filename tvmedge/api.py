@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import numpy as np
 
 from tvmedge import rewrites as _rewrites
 from tvmedge import targets as _targets
-from tvmedge.errors import FeedError, TvmedgeError
+from tvmedge.errors import BuildError, FeedError, TvmedgeError
 
 Log = Callable[[str], None]
 
@@ -42,6 +43,9 @@ def compile(
     rewrites: tuple[str, ...] = _rewrites.DEFAULT,
     bundle: bool = False,
     runtime_dir: str | Path | None = None,
+    tuning_logs: str | Path | None = None,
+    use_tuning_logs: bool = True,
+    error_on_untuned: bool = False,
     log: Log = _stderr,
 ) -> CompileResult:
     """Compile an ONNX model for ``target`` into an artifact directory and return where it is."""
@@ -74,7 +78,16 @@ def compile(
     mod = import_onnx(loaded, inputs)
     outputs = output_specs(mod, graph_output_names(loaded.proto))
     mod = io_table.attach(mod, io_table.format_io_table(inputs, outputs))
-    executable, seconds = build(mod, resolved, rewrite_names=rewrites, log=log)
+    logs = _find_logs(resolved, tuning_logs, log) if use_tuning_logs else None
+    built = build(mod, resolved, rewrite_names=rewrites, database=logs and logs.database, log=log)
+    coverage = _coverage(built, log)
+    if error_on_untuned and built.untuned:
+        raise BuildError(
+            f"{len(built.untuned)} of {built.kernels} kernels have no tuning record "
+            f"({', '.join(built.untuned[:5])}{', ...' if len(built.untuned) > 5 else ''}); "
+            f"tune them with `tvmedge tune {model} --target {target}` or drop --error-on-untuned"
+        )
+    executable, seconds = built.executable, built.seconds
     manifest = build_manifest(
         model=loaded,
         inputs=inputs,
@@ -83,6 +96,11 @@ def compile(
         rewrites=[{"name": n, "description": _rewrites.REGISTRY[n].description} for n in rewrites],
         build_seconds=seconds,
         toolchain=toolchain.to_json() | ({"nvcc": cuda} if cuda else {}),
+        tuning={
+            "applied": bool(logs and logs.database is not None),
+            "logs": logs.to_json() if logs else None,
+            "coverage": coverage,
+        },
     )
     if cuda:
         extras.append(kernels_writer(executable, cuda))
@@ -97,6 +115,23 @@ def compile(
     elapsed = time.perf_counter() - start
     log(f"wrote {out} in {elapsed:.1f} s")
     return CompileResult(path=out, manifest=manifest, seconds=elapsed)
+
+
+def _find_logs(target, tuning_logs, log: Log):
+    from tvmedge.tune import logs
+
+    roots = [Path(tuning_logs) if tuning_logs else logs.user_cache(), logs.SHIPPED]
+    found = logs.find(target, roots, lambda msg: log(f"warning: {msg}"))
+    if found.database is not None:
+        log(f"tuning logs: {found.records} records from {', '.join(found.folders)}")
+    return found
+
+
+def _coverage(built, log: Log) -> dict:
+    tuned = built.kernels - len(built.untuned)
+    shown = ", ".join(built.untuned[:6]) + (", ..." if len(built.untuned) > 6 else "")
+    log(f"{tuned} of {built.kernels} kernels tuned" + (f"; untuned: {shown}" if shown else ""))
+    return {"kernels": built.kernels, "tuned": tuned, "untuned": built.untuned}
 
 
 def random_inputs(specs, *, seed: int = 0, dims: dict[str, int] | None = None) -> dict:
@@ -160,6 +195,111 @@ def inspect(artifact: str | Path, *, verify: bool = True) -> dict:
     if verify:
         verify_files(artifact, manifest)
     return manifest
+
+
+def tune(
+    model: str | Path,
+    *,
+    target: str = "host",
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    tuning_logs: str | Path | None = None,
+    trials: int | None = None,
+    time_budget: float | None = None,
+    trials_per_task: int | None = None,
+    trials_per_iter: int = 64,
+    builder_workers: int | None = None,
+    builder_timeout: float = 120.0,
+    runner_timeout: float = 60.0,
+    rpc_tracker: str | None = None,
+    rpc_key: str | None = None,
+    dry_run: bool = False,
+    progress: Callable[[dict], None] | None = None,
+    log: Log = _stderr,
+) -> dict:
+    """Tune the model's kernels for ``target`` into the tuning-log cache; returns a report.
+
+    ``trials`` and ``time_budget`` (minutes) bound this run; ``trials_per_task`` caps each
+    kernel over all runs (the target's default), so repeated runs resume and never redo work.
+    """
+    from tvmedge.export import toolchain as _toolchain
+    from tvmedge.tune import driver, logs
+    from tvmedge.tune import tasks as _tasks
+    from tvmedge.tune.cache import TuningCache
+
+    resolved = _targets.get(target)
+    rpc = _rpc_settings(rpc_tracker, rpc_key, builder_workers)
+    if rpc is None and (resolved.family == "cuda" or resolved.runtime_arch != _machine()):
+        raise TvmedgeError(
+            f"kernels for '{resolved.name}' cannot be measured on this machine; register the "
+            "device with a TVM RPC tracker and pass --rpc-tracker HOST:PORT --rpc-key KEY"
+        )
+    _toolchain.resolve(resolved)  # the builder links every candidate with it
+    tvm_target = resolved.tvm_target()
+    mod = _tasks.tuning_module(model, input_shapes or {}, resolved)
+    extracted = _tasks.extract(mod, tvm_target)
+    cache = TuningCache(
+        Path(tuning_logs) if tuning_logs else logs.user_cache(), resolved.name, tvm_target
+    )
+    warn = lambda m: log(f"warning: {m}")  # noqa: E731
+    before = _tasks.states(extracted, cache.load(warn))
+    cap = trials_per_task or resolved.tuning.trials_per_task
+    budget = trials if trials is not None else (None if time_budget else resolved.tuning.max_trials)
+    planned = driver.plan_trials(before, cap, budget)
+    report = {
+        "target": resolved.name,
+        "cache": str(cache.folder),
+        "trials_per_task": cap,
+        "planned": planned,
+        "before": [s.__dict__ for s in before],
+        "stopped": None,
+    }
+    if dry_run or not planned:
+        report["after"] = report["before"]
+        return report
+    workers = builder_workers or max(1, (os.cpu_count() or 2) - 1)
+    plan = {
+        "model": str(Path(model).resolve()),
+        "input_shapes": input_shapes or {},
+        "target": resolved.name,
+        "cache_root": str(cache.root),
+        "tasks": sorted(planned),
+        "trials": sum(planned.values()),
+        "trials_per_task": max(planned.values()),
+        "trials_per_iter": trials_per_iter,
+        "builder_workers": workers,
+        "builder_timeout": builder_timeout,
+        "runner_timeout": runner_timeout,
+        "rpc": rpc,
+        "work_dir": str(driver.new_work_dir()),
+    }
+    log(
+        f"tuning {len(planned)} of {len(extracted)} tasks for {resolved.describe()}: "
+        f"{plan['trials']} trials"
+        + (f", at most {time_budget:g} min" if time_budget else "")
+        + f"; logs in {cache.folder}"
+    )
+    outcome = driver.run_worker(plan, minutes=time_budget, progress=progress or (lambda e: None))
+    report["stopped"] = outcome["stopped"]
+    report["log"] = outcome["log"]
+    report["errors"] = outcome["last"].get("errors", {"build": 0, "run": 0})
+    report["first_error"] = outcome["last"].get("first_error")
+    report["after"] = [s.__dict__ for s in _tasks.states(extracted, cache.load(warn))]
+    return report
+
+
+def _machine() -> str:
+    import platform
+
+    return {"AMD64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())
+
+
+def _rpc_settings(tracker: str | None, key: str | None, workers: int | None) -> dict | None:
+    if tracker is None and key is None:
+        return None
+    host, _, port = (tracker or "").rpartition(":")
+    if not host or not port.isdigit() or not key:
+        raise TvmedgeError("remote tuning needs --rpc-tracker HOST:PORT and --rpc-key KEY")
+    return {"host": host, "port": int(port), "key": key, "workers": workers or 1}
 
 
 def _check_source(artifact, manifest: dict, model, sha256: str) -> None:

@@ -8,8 +8,10 @@ default (unscheduled) loops.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import tvm
 from tvm import relax
@@ -21,12 +23,20 @@ from tvmedge.targets import Target
 Steps = list[tuple[str, list[tvm.transform.Pass]]]
 
 
-def _no_schedule(_target: Target) -> list[tvm.transform.Pass]:
-    # CPU kernels keep TVM's default loops until tuning logs or default schedules apply.
-    return []
+def _cpu_schedule(_target: Target, database) -> list[tvm.transform.Pass]:
+    """Tuned kernels from the tuning logs; the rest keep TVM's default loops."""
+    return [] if database is None else [relax.transform.MetaScheduleApplyDatabase()]
 
 
-def _dlight_gpu(_target: Target) -> list[tvm.transform.Pass]:
+def _prepack(database) -> list[tvm.transform.Pass]:
+    """Tuned CPU schedules may rewrite a weight's layout. The weights are constants, so the
+    split-out layout transforms fold away at compile time and model.so's interface stays."""
+    if database is None:
+        return []
+    return [relax.transform.SplitLayoutRewritePreproc(), relax.transform.FoldConstant()]
+
+
+def _dlight_gpu(_target: Target, _database) -> list[tvm.transform.Pass]:
     from tvm.s_tir import dlight as dl
 
     return [
@@ -41,16 +51,17 @@ def _dlight_gpu(_target: Target) -> list[tvm.transform.Pass]:
 
 
 # The schedule step of each target family; a new family is one entry here, not an if-chain.
-SCHEDULES: dict[str, Callable[[Target], list[tvm.transform.Pass]]] = {
-    "x86": _no_schedule,
-    "aarch64": _no_schedule,
-    "armv7": _no_schedule,
+SCHEDULES: dict[str, Callable[[Target, object], list[tvm.transform.Pass]]] = {
+    "x86": _cpu_schedule,
+    "aarch64": _cpu_schedule,
+    "armv7": _cpu_schedule,
     "cuda": _dlight_gpu,
 }
+TUNING_STEPS = ("rewrites", "dispatch", "legalize")  # what tuning sees: tasks come from here
 
 
-def steps(target: Target, rewrite_names: tuple[str, ...]) -> Steps:
-    """The named pipeline steps for ``target``, in order."""
+def steps(target: Target, rewrite_names: tuple[str, ...], database=None) -> Steps:
+    """The named pipeline steps for ``target``, in order. ``database``: tuning records."""
     return [
         ("rewrites", rewrites.passes(rewrite_names, target)),
         ("dispatch", [relax.backend.DispatchSampling(), relax.backend.DispatchSortScan()]),
@@ -62,9 +73,12 @@ def steps(target: Target, rewrite_names: tuple[str, ...]) -> Steps:
                 relax.transform.FoldConstant(),
                 relax.transform.FuseOps(),
                 relax.transform.FuseTIR(),
+                # mark weight buffers so tuned schedules may prepack them (a no-op otherwise)
+                relax.transform.AttachAttrLayoutFreeBuffers(),
             ],
         ),
-        ("schedule", SCHEDULES[target.family](target)),
+        ("schedule", SCHEDULES[target.family](target, database)),
+        ("prepack", _prepack(database) if target.family != "cuda" else []),
         (
             "lower",
             [
@@ -89,22 +103,34 @@ def steps(target: Target, rewrite_names: tuple[str, ...]) -> Steps:
     ]
 
 
+@dataclass
+class BuildResult:
+    executable: tvm.runtime.Executable
+    seconds: dict[str, float]
+    kernels: int  # TIR kernels in the model after scheduling
+    untuned: list[str]  # kernels no tuning record or default schedule scheduled
+
+
 def build(
     mod: tvm.IRModule,
     target: Target,
     *,
     rewrite_names: tuple[str, ...] = rewrites.DEFAULT,
+    database=None,
     log: Callable[[str], None] = lambda _msg: None,
-) -> tuple[tvm.runtime.Executable, dict[str, float]]:
-    """Run the target family's pipeline and compile; returns the executable and step timings."""
+) -> BuildResult:
+    """Run the target family's pipeline and compile. ``database`` holds tuning records."""
     tvm_target = target.tvm_target()
     timings: dict[str, float] = {}
+    kernels, untuned = 0, []
     try:
-        with tvm_target:
-            for step, step_passes in steps(target, rewrite_names):
+        with tvm_target, database if database is not None else contextlib.nullcontext():
+            for step, step_passes in steps(target, rewrite_names, database):
                 start = time.perf_counter()
                 mod = tvm.transform.Sequential(step_passes, name=step)(mod)
                 timings[step] = time.perf_counter() - start
+                if step == "schedule":
+                    kernels, untuned = _kernels(mod)
         start = time.perf_counter()
         log(f"generating code for {target.describe()}")
         executable = tvm.compile(mod, target=tvm_target, relax_pipeline=None)
@@ -114,7 +140,16 @@ def build(
             f"TVM failed to build for '{target.name}': {_last_line(e)} "
             "(set TVMEDGE_DEBUG=1 for the full trace)"
         ) from e
-    return executable, timings
+    return BuildResult(executable, timings, kernels, untuned)
+
+
+def _kernels(mod: tvm.IRModule) -> tuple[int, list[str]]:
+    """(number of TIR kernels, names of those not yet scheduled)."""
+    funcs = [
+        (gv.name_hint, f) for gv, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)
+    ]
+    unscheduled = [n for n, f in funcs if not (f.attrs and f.attrs.get("tirx.is_scheduled", False))]
+    return len(funcs), sorted(unscheduled)
 
 
 def _last_line(e: BaseException) -> str:

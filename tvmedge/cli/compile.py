@@ -17,6 +17,17 @@ def add_parser(sub) -> None:
         help="add runtime/ for devices without Python: TVM runtime, C API, tvmedge-run",
     )
     p.add_argument(
+        "--tuning-logs",
+        help="tuning-log folder (default: ~/.cache/tvmedge/tuning-logs)"
+        "; the shipped tuning-logs/ are always read too",
+    )
+    p.add_argument("--no-tuning-logs", action="store_true", help="apply no tuning logs")
+    p.add_argument(
+        "--error-on-untuned",
+        action="store_true",
+        help="fail unless every kernel has a tuning record (release builds)",
+    )
+    p.add_argument(
         "--runtime-dir",
         help="take libtvm_runtime.so and libtvm_ffi.so for the bundle from here",
     )
@@ -40,6 +51,9 @@ def handle(args) -> int:
         input_shapes=parse_bindings(args.input_shape),
         force=args.force,
         bundle=args.bundle,
+        tuning_logs=args.tuning_logs,
+        use_tuning_logs=not args.no_tuning_logs,
+        error_on_untuned=args.error_on_untuned,
         runtime_dir=args.runtime_dir,
     )
     return 0

@@ -16,6 +16,18 @@ def _io(specs) -> str:
     return ", ".join(f"{s['name']}: {s['dtype']}[{','.join(map(str, s['shape']))}]" for s in specs)
 
 
+def _tuning(t: dict) -> str:
+    c = t["coverage"]
+    text = f"{c['tuned']} of {c['kernels']} kernels tuned"
+    if t["applied"]:
+        text += f" ({t['logs']['records']} records from {', '.join(t['logs']['folders'])})"
+    if c["untuned"]:
+        text += (
+            "; untuned: " + ", ".join(c["untuned"][:6]) + (", ..." if len(c["untuned"]) > 6 else "")
+        )
+    return text
+
+
 def _cuda(m: dict) -> list[str]:
     cuda = m.get("cuda")
     if not cuda:
@@ -63,7 +75,7 @@ def handle(args) -> int:
         *_cuda(m),
         *_bundle(m),
         "rewrites   " + (", ".join(r["name"] for r in m["rewrites"]) or "none"),
-        "tuning     " + ("applied" if m["tuning"]["applied"] else "none (untuned kernels)"),
+        "tuning     " + _tuning(m["tuning"]),
         "versions   " + " ".join(f"{k} {v}" for k, v in m["versions"].items()),
         "files      "
         + ", ".join(

@@ -40,6 +40,7 @@ def build_manifest(
     rewrites: list[dict],
     build_seconds: dict[str, float],
     toolchain: dict,
+    tuning: dict,
 ) -> dict:
     """The manifest without its ``files`` table (the writer adds hashes of what it wrote)."""
     symbolic = sorted({d for s in inputs for d in s.shape if isinstance(d, str)})
@@ -61,7 +62,7 @@ def build_manifest(
         "shapes": {"static": not symbolic, "symbolic_dims": symbolic},
         "target": target.to_json(),
         "rewrites": rewrites,
-        "tuning": {"applied": False, "logs": None, "coverage": None},
+        "tuning": tuning,
         "runtime": {
             "kind": "relax-vm",
             "entry": "main",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Iterator
 
 import onnx
@@ -29,26 +32,34 @@ def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
     proto = fold_shapes(proto)
     chatter = io.StringIO()  # the importer prints its own report of a failing node to stdout
     failed: list[str] = []
-    try:
-        with (
-            converters.installed(),
-            _failing_node_recorded(failed),
-            contextlib.redirect_stdout(chatter),
-        ):
-            mod = from_onnx(
-                proto,
-                dtype_dict={s.name: s.dtype for s in inputs},
-                opset=model.opset or None,
-                keep_params_in_input=False,
+    error: BuildError | None = None
+    with _native_stderr_captured() as native:
+        try:
+            with (
+                converters.installed(),
+                _failing_node_recorded(failed),
+                contextlib.redirect_stdout(chatter),
+            ):
+                mod = from_onnx(
+                    proto,
+                    dtype_dict={s.name: s.dtype for s in inputs},
+                    opset=model.opset or None,
+                    keep_params_in_input=False,
+                )
+        except Exception as e:  # the importer raises many types; all mean "could not import"
+            if os.environ.get("TVMEDGE_DEBUG"):
+                sys.stderr.write(chatter.getvalue() + traceback.format_exc())
+            where, hint = _failed_node(proto, failed[0], inputs) if failed else ("", "")
+            reason = _first_line(e).rstrip(".") if hint else _first_line(e)
+            error = BuildError(
+                f"TVM's ONNX importer failed on '{model.path.name}'{where}: {reason}{hint}"
             )
-    except Exception as e:  # the importer raises many types; all mean "could not import"
+        # Free the failed import now: TVM's C++ side warns on stderr when it is destroyed.
+        gc.collect()
+    if error is not None:
         if os.environ.get("TVMEDGE_DEBUG"):
-            sys.stderr.write(chatter.getvalue())
-        where, hint = _failed_node(proto, failed[0], inputs) if failed else ("", "")
-        reason = _first_line(e).rstrip(".") if hint else _first_line(e)
-        raise BuildError(
-            f"TVM's ONNX importer failed on '{model.path.name}'{where}: {reason}{hint}"
-        ) from e
+            sys.stderr.write(native.read())
+        raise error
     params = mod["main"].params
     if len(params) != len(inputs):
         raise BuildError(
@@ -56,6 +67,21 @@ def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
             "this is a tvmedge bug, please report it with the model"
         )
     return mod
+
+
+@contextlib.contextmanager
+def _native_stderr_captured():
+    """Send file descriptor 2 (where TVM's C++ logs go) to a temporary file meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield capture
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
 
 
 def output_specs(mod: tvm.IRModule, names: list[str]) -> list[TensorSpec]:

@@ -1,0 +1,153 @@
+"""The tuning process: MetaSchedule over the planned tasks, every measured batch written to the
+tuning-log cache at once, so a Ctrl-C or a kill keeps every finished trial.
+
+Run by tvmedge.tune.driver as ``python -m tvmedge.tune.worker PLAN.json``; it reports progress
+as one JSON object per line on stdout.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def emit(event: dict) -> None:
+    print(json.dumps(event), flush=True)
+
+
+def export_with(module, *, cc: str, flags: list[str]) -> str:
+    """MetaSchedule builder export: link the candidate with the target's toolchain.
+
+    Each candidate gets a folder of its own: MetaSchedule deletes the folder that holds an
+    artifact once it is measured.
+    """
+    import os
+    import tempfile
+
+    from tvm.support import cc as tvm_cc
+
+    path = os.path.join(tempfile.mkdtemp(prefix="tvmedge-ms-"), "candidate.so")
+    module.export_library(path, fcompile=tvm_cc.cross_compiler(cc, options=flags))
+    return path
+
+
+def make_writer(cache, tvm_target):
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
+
+    @derived_object
+    class CacheWriter(ms.measure_callback.PyMeasureCallback):
+        """Writes each measured batch to the cache and reports progress."""
+
+        def __init__(self):
+            self.trials: dict[str, int] = {}
+            self.best_ms: dict[str, float] = {}
+            self.errors = {"build": 0, "run": 0}
+            self.first_error: str | None = None
+
+        def apply(self, task_scheduler, task_id, candidates, builder_results, runner_results):
+            task = task_scheduler.tasks_[task_id]
+            name = str(task.ctx.task_name)
+            good = []
+            for cand, built, ran in zip(candidates, builder_results, runner_results, strict=True):
+                if built.error_msg or ran.error_msg:
+                    kind = "build" if built.error_msg else "run"
+                    self.errors[kind] += 1
+                    message = str(built.error_msg or ran.error_msg).strip().splitlines()
+                    self.first_error = self.first_error or f"{kind}: {message[-1][:200]}"
+                else:
+                    good.append((cand, ran.run_secs))
+            if good:
+                with cache.writing() as db:
+                    workload = db.commit_workload(task.ctx.mod)
+                    for cand, secs in good:
+                        db.commit_tuning_record(
+                            ms.database.TuningRecord(
+                                cand.sch.trace, workload, secs, tvm_target, cand.args_info
+                            )
+                        )
+                best = min(1e3 * sum(map(float, s)) / len(s) for _, s in good)
+                self.best_ms[name] = min(best, self.best_ms.get(name, best))
+            self.trials[name] = self.trials.get(name, 0) + len(candidates)
+            emit(
+                {
+                    "event": "batch",
+                    "task": name,
+                    "trials": self.trials[name],
+                    "total": sum(self.trials.values()),
+                    "best_ms": self.best_ms.get(name),
+                    "errors": dict(self.errors),
+                    "first_error": self.first_error,
+                }
+            )
+
+    return CacheWriter()
+
+
+def main(plan_path: str) -> int:
+    sys.modules["torch"] = None  # tvm_ffi imports torch when present; tuning never needs it
+    plan = json.loads(Path(plan_path).read_text())
+    logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
+    from tvm.s_tir import meta_schedule as ms
+
+    from tvmedge import targets
+    from tvmedge.tune.cache import TuningCache
+    from tvmedge.tune.tasks import extract, tuning_module
+
+    target = targets.get(plan["target"])
+    tvm_target = target.tvm_target()
+    shapes = {k: tuple(v) for k, v in plan["input_shapes"].items()}
+    mod = tuning_module(plan["model"], shapes, target)
+    wanted = set(plan["tasks"])
+    tasks = [t for t in extract(mod, tvm_target) if t.task_name in wanted]
+    contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+        tasks, plan["work_dir"], num_threads=plan["builder_workers"], seed=plan.get("seed")
+    )
+    cache = TuningCache(Path(plan["cache_root"]), target.name, tvm_target)
+    database = cache.load(lambda m: emit({"event": "warning", "message": m}))
+    tc = target.toolchain
+    builder = ms.builder.LocalBuilder(
+        max_workers=plan["builder_workers"],
+        timeout_sec=plan["builder_timeout"],
+        f_export=functools.partial(export_with, cc=tc.cc, flags=list(tc.flags)),
+    )
+    if plan.get("rpc"):
+        rpc = plan["rpc"]
+        runner = ms.runner.RPCRunner(
+            rpc_config=ms.runner.RPCConfig(
+                tracker_host=rpc["host"],
+                tracker_port=rpc["port"],
+                tracker_key=rpc["key"],
+                session_timeout_sec=int(plan["runner_timeout"]),
+            ),
+            max_workers=rpc["workers"],
+        )
+    else:
+        runner = ms.runner.LocalRunner(timeout_sec=plan["runner_timeout"])
+    emit({"event": "start", "tasks": [t.task_name for t in tasks]})
+    ms.tune_tasks(
+        tasks=contexts,
+        task_weights=weights,
+        work_dir=plan["work_dir"],
+        max_trials_global=plan["trials"],
+        max_trials_per_task=plan["trials_per_task"],
+        num_trials_per_iter=plan["trials_per_iter"],
+        builder=builder,
+        runner=runner,
+        database=database or ms.database.MemoryDatabase(),
+        cost_model="xgb",
+        measure_callbacks=[
+            *ms.measure_callback.MeasureCallback.create("default"),
+            make_writer(cache, tvm_target),
+        ],
+        task_scheduler="gradient",
+    )
+    emit({"event": "done"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
