@@ -21,7 +21,13 @@ from collections.abc import Iterator
 from tvm.relax.frontend.onnx import onnx_frontend
 
 CONVERTERS: dict[str, type] = {}
-_FAMILIES: tuple[str, ...] = ("recurrent",)  # modules under this package, imported on first use
+_FAMILIES: tuple[str, ...] = (
+    "recurrent",
+    "activation",
+    "slicing",
+    "broadcast",
+    "sequence",
+)  # modules under this package, imported on first use
 
 
 def register(op_type: str):
