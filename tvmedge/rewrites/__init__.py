@@ -30,12 +30,11 @@ def _fold_batchnorm(_target) -> list[tvm.transform.Pass]:
     return [relax.transform.FoldBatchnormToConv2D(), relax.transform.DecomposeOpsForInference()]
 
 
-def _fold_constants(_target) -> list[tvm.transform.Pass]:
-    return [
-        relax.transform.FoldConstant(),
-        relax.transform.CanonicalizeBindings(),
-        relax.transform.DeadCodeElimination(),
-    ]
+def _simplify(_target) -> list[tvm.transform.Pass]:
+    # No Relax-level FoldConstant here: before legalization it can leave a reference to an
+    # undefined shape_func (a Slice with run-time bounds), which breaks FuseOps later. The
+    # build's legalize step folds constant sub-graphs after lowering instead.
+    return [relax.transform.CanonicalizeBindings(), relax.transform.DeadCodeElimination()]
 
 
 REGISTRY = MappingProxyType(
@@ -47,13 +46,11 @@ REGISTRY = MappingProxyType(
                 "fold inference BatchNorm into the preceding Conv",
                 _fold_batchnorm,
             ),
-            Rewrite(
-                "fold-constants", "evaluate constant sub-graphs, drop dead code", _fold_constants
-            ),
+            Rewrite("simplify", "canonicalize bindings, drop dead code", _simplify),
         )
     }
 )
-DEFAULT = ("fold-batchnorm", "fold-constants")
+DEFAULT = ("fold-batchnorm", "simplify")
 
 
 def passes(names: tuple[str, ...], target) -> list[tvm.transform.Pass]:
