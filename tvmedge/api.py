@@ -129,9 +129,19 @@ def _find_logs(target, tuning_logs, log: Log):
 
 def _coverage(built, log: Log) -> dict:
     tuned = built.kernels - len(built.untuned)
+    default = len(built.untuned) - len(built.unscheduled)
     shown = ", ".join(built.untuned[:6]) + (", ..." if len(built.untuned) > 6 else "")
-    log(f"{tuned} of {built.kernels} kernels tuned" + (f"; untuned: {shown}" if shown else ""))
-    return {"kernels": built.kernels, "tuned": tuned, "untuned": built.untuned}
+    log(
+        f"{tuned} of {built.kernels} kernels tuned, {default} with default schedules, "
+        f"{len(built.unscheduled)} with plain loops" + (f"; untuned: {shown}" if shown else "")
+    )
+    return {
+        "kernels": built.kernels,
+        "tuned": tuned,
+        "default_scheduled": default,
+        "untuned": built.untuned,
+        "unscheduled": built.unscheduled,
+    }
 
 
 def random_inputs(specs, *, seed: int = 0, dims: dict[str, int] | None = None) -> dict:
@@ -236,7 +246,7 @@ def tune(
     _toolchain.resolve(resolved)  # the builder links every candidate with it
     tvm_target = resolved.tvm_target()
     mod = _tasks.tuning_module(model, input_shapes or {}, resolved)
-    extracted = _tasks.extract(mod, tvm_target)
+    extracted = _tasks.extract(mod, _tasks.search_target(resolved))
     cache = TuningCache(
         Path(tuning_logs) if tuning_logs else logs.user_cache(), resolved.name, tvm_target
     )

@@ -1,9 +1,8 @@
 """Relax IRModule -> compiled executable for one target: one straight pipeline of named steps.
 
 rewrites (graph) -> library dispatch -> legalize + fuse -> schedule -> lower -> finalize.
-The schedule step is per target family: DLight's default GPU schedules for CUDA; on CPU it is
-where tuning logs (MetaSchedule databases) will apply, and until then kernels keep TVM's
-default (unscheduled) loops.
+Scheduling: kernels with a record in the tuning logs get its schedule; the rest get the target
+family's default schedules (tvmedge's CPU rules in tvmedge/schedules, DLight's for CUDA).
 """
 
 from __future__ import annotations
@@ -18,14 +17,22 @@ from tvm import relax
 
 from tvmedge import rewrites
 from tvmedge.errors import BuildError
+from tvmedge.schedules import cpu_rules
 from tvmedge.targets import Target
 
 Steps = list[tuple[str, list[tvm.transform.Pass]]]
 
 
-def _cpu_schedule(_target: Target, database) -> list[tvm.transform.Pass]:
-    """Tuned kernels from the tuning logs; the rest keep TVM's default loops."""
+def _tuned(database) -> list[tvm.transform.Pass]:
+    """Kernels with a tuning record get its schedule (and are marked scheduled)."""
     return [] if database is None else [relax.transform.MetaScheduleApplyDatabase()]
+
+
+def _cpu_default(target: Target) -> list[tvm.transform.Pass]:
+    """tvmedge's default CPU schedules for every kernel the logs did not schedule."""
+    from tvm.s_tir import dlight as dl
+
+    return [dl.ApplyDefaultSchedule(*cpu_rules(target))]
 
 
 def _prepack(database) -> list[tvm.transform.Pass]:
@@ -36,7 +43,7 @@ def _prepack(database) -> list[tvm.transform.Pass]:
     return [relax.transform.SplitLayoutRewritePreproc(), relax.transform.FoldConstant()]
 
 
-def _dlight_gpu(_target: Target, _database) -> list[tvm.transform.Pass]:
+def _dlight_gpu(_target: Target) -> list[tvm.transform.Pass]:
     from tvm.s_tir import dlight as dl
 
     return [
@@ -51,10 +58,10 @@ def _dlight_gpu(_target: Target, _database) -> list[tvm.transform.Pass]:
 
 
 # The schedule step of each target family; a new family is one entry here, not an if-chain.
-SCHEDULES: dict[str, Callable[[Target, object], list[tvm.transform.Pass]]] = {
-    "x86": _cpu_schedule,
-    "aarch64": _cpu_schedule,
-    "armv7": _cpu_schedule,
+DEFAULT_SCHEDULES: dict[str, Callable[[Target], list[tvm.transform.Pass]]] = {
+    "x86": _cpu_default,
+    "aarch64": _cpu_default,
+    "armv7": _cpu_default,
     "cuda": _dlight_gpu,
 }
 TUNING_STEPS = ("rewrites", "dispatch", "legalize")  # what tuning sees: tasks come from here
@@ -77,7 +84,8 @@ def steps(target: Target, rewrite_names: tuple[str, ...], database=None) -> Step
                 relax.transform.AttachAttrLayoutFreeBuffers(),
             ],
         ),
-        ("schedule", SCHEDULES[target.family](target, database)),
+        ("schedule", _tuned(database)),
+        ("default-schedule", DEFAULT_SCHEDULES[target.family](target)),
         ("prepack", _prepack(database) if target.family != "cuda" else []),
         (
             "lower",
@@ -107,8 +115,9 @@ def steps(target: Target, rewrite_names: tuple[str, ...], database=None) -> Step
 class BuildResult:
     executable: tvm.runtime.Executable
     seconds: dict[str, float]
-    kernels: int  # TIR kernels in the model after scheduling
-    untuned: list[str]  # kernels no tuning record or default schedule scheduled
+    kernels: int  # TIR kernels in the model
+    untuned: list[str]  # kernels no tuning record scheduled
+    unscheduled: list[str]  # kernels neither tuned nor default-scheduled: TVM's plain loops
 
 
 def build(
@@ -122,7 +131,7 @@ def build(
     """Run the target family's pipeline and compile. ``database`` holds tuning records."""
     tvm_target = target.tvm_target()
     timings: dict[str, float] = {}
-    kernels, untuned = 0, []
+    kernels, untuned, unscheduled = 0, [], []
     try:
         with tvm_target, database if database is not None else contextlib.nullcontext():
             for step, step_passes in steps(target, rewrite_names, database):
@@ -131,6 +140,8 @@ def build(
                 timings[step] = time.perf_counter() - start
                 if step == "schedule":
                     kernels, untuned = _kernels(mod)
+                elif step == "default-schedule":
+                    unscheduled = _kernels(mod)[1]
         start = time.perf_counter()
         log(f"generating code for {target.describe()}")
         executable = tvm.compile(mod, target=tvm_target, relax_pipeline=None)
@@ -140,7 +151,7 @@ def build(
             f"TVM failed to build for '{target.name}': {_last_line(e)} "
             "(set TVMEDGE_DEBUG=1 for the full trace)"
         ) from e
-    return BuildResult(executable, timings, kernels, untuned)
+    return BuildResult(executable, timings, kernels, untuned, unscheduled)
 
 
 def _kernels(mod: tvm.IRModule) -> tuple[int, list[str]]:

@@ -18,7 +18,10 @@ def _io(specs) -> str:
 
 def _tuning(t: dict) -> str:
     c = t["coverage"]
-    text = f"{c['tuned']} of {c['kernels']} kernels tuned"
+    text = (
+        f"{c['tuned']} of {c['kernels']} kernels tuned, {c['default_scheduled']} with "
+        f"default schedules, {len(c['unscheduled'])} with plain loops"
+    )
     if t["applied"]:
         text += f" ({t['logs']['records']} records from {', '.join(t['logs']['folders'])})"
     if c["untuned"]:

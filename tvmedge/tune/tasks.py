@@ -52,6 +52,20 @@ class TaskState:
     best_ms: float | None
 
 
+def search_target(target: Target):
+    """The TVM target MetaSchedule searches with. It needs a core count; a portable target
+    (x86-64-avx2, ...) has none on purpose, so this machine's is used for the search only.
+    The cache key stays that of the target as defined, so its logs serve any such CPU."""
+    import psutil
+
+    spec = dict(target.tvm)
+    if target.family != "cuda" and "num-cores" not in spec:
+        spec["num-cores"] = psutil.cpu_count(logical=False) or 1
+    if target.host is not None:
+        spec["host"] = dict(target.host)
+    return tvm.target.Target(spec)
+
+
 def extract(mod: tvm.IRModule, tvm_target):
     from tvm.s_tir import meta_schedule as ms
 

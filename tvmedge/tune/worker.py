@@ -95,10 +95,10 @@ def main(plan_path: str) -> int:
 
     from tvmedge import targets
     from tvmedge.tune.cache import TuningCache
-    from tvmedge.tune.tasks import extract, tuning_module
+    from tvmedge.tune.tasks import extract, search_target, tuning_module
 
     target = targets.get(plan["target"])
-    tvm_target = target.tvm_target()
+    tvm_target = search_target(target)
     shapes = {k: tuple(v) for k, v in plan["input_shapes"].items()}
     mod = tuning_module(plan["model"], shapes, target)
     wanted = set(plan["tasks"])
@@ -106,7 +106,7 @@ def main(plan_path: str) -> int:
     contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
         tasks, plan["work_dir"], num_threads=plan["builder_workers"], seed=plan.get("seed")
     )
-    cache = TuningCache(Path(plan["cache_root"]), target.name, tvm_target)
+    cache = TuningCache(Path(plan["cache_root"]), target.name, target.tvm_target())
     database = cache.load(lambda m: emit({"event": "warning", "message": m}))
     tc = target.toolchain
     builder = ms.builder.LocalBuilder(

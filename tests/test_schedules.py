@@ -1,0 +1,202 @@
+"""Default CPU schedules (tvmedge.schedules): every rule must compute exactly what TVM's
+unscheduled kernel computes, for awkward shapes (tails of the vector width and register tile),
+strides, groups, symbolic batch dims and non-float dtypes; and agree with ONNX Runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import tvm
+import tvm_ffi
+from onnx import TensorProto, helper
+from onnx_graphs import io, onnxruntime_outputs
+from onnx_graphs import model as _model
+from tvm import relax
+
+from tvmedge import build as _build
+from tvmedge import targets, zoo
+from tvmedge.frontend import graph_inputs, load_onnx
+from tvmedge.frontend import shapes as _shapes
+from tvmedge.frontend.importer import import_onnx
+
+RNG = np.random.default_rng(0)
+
+
+def _weight(name: str, *shape: int) -> onnx.TensorProto:
+    return onnx.numpy_helper.from_array(RNG.standard_normal(shape).astype(np.float32), name)
+
+
+def model(nodes, inputs, outputs, initializers=(), opset: int = 13) -> onnx.ModelProto:
+    """onnx_graphs.model with the outputs' shapes inferred (given as None here)."""
+    return onnx.shape_inference.infer_shapes(
+        _model(nodes, inputs, outputs, initializers, opset), strict_mode=True
+    )
+
+
+def _compile(proto: onnx.ModelProto, tmp_path, *, scheduled: bool, monkeypatch):
+    path = tmp_path / "model.onnx"
+    onnx.save(proto, path)
+    loaded = load_onnx(path)
+    mod = import_onnx(loaded, _shapes.bind(graph_inputs(loaded.proto), {}))
+    with monkeypatch.context() as m:
+        if not scheduled:  # the reference: TVM's default loops, no rule applies
+            m.setattr(_build, "cpu_rules", lambda _target: [])
+        return _build.build(mod, targets.get("host"))
+
+
+def _run(result, feeds: dict) -> list[np.ndarray]:
+    vm = relax.VirtualMachine(result.executable, tvm.cpu())
+    out = vm["main"](*[tvm.runtime.tensor(v) for v in feeds.values()])
+    outs = out if isinstance(out, tvm_ffi.Array) else [out]
+    return [o.numpy() for o in outs]
+
+
+def check(proto, feeds, tmp_path, monkeypatch, *, all_scheduled=True, batches=None):
+    """Scheduled == unscheduled (to float rounding), both == ONNX Runtime; and, unless told
+    otherwise, every kernel but reshapes got a default schedule."""
+    built = _compile(proto, tmp_path, scheduled=True, monkeypatch=monkeypatch)
+    reference = _compile(proto, tmp_path, scheduled=False, monkeypatch=monkeypatch)
+    if all_scheduled:
+        assert [k for k in built.unscheduled if not k.startswith("reshape")] == []
+    for feed in [feeds] if batches is None else batches:
+        got, want = _run(built, feed), _run(reference, feed)
+        for g, w, o in zip(got, want, onnxruntime_outputs(proto, feed), strict=True):
+            assert g.dtype == w.dtype and g.shape == w.shape
+            if np.issubdtype(g.dtype, np.floating):
+                np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+                np.testing.assert_allclose(g, o, rtol=1e-4, atol=1e-4)
+            else:
+                np.testing.assert_array_equal(g, w)
+                np.testing.assert_array_equal(g, o)
+    return built
+
+
+def _x(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def _conv(cin, cout, hw, *, k=3, stride=1, pad=1, group=1, relu=True):
+    h, w = hw
+    nodes = [
+        helper.make_node(
+            "Conv",
+            ["x", "w", "b"],
+            ["c"],
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=[pad] * 4,
+            group=group,
+        ),
+        helper.make_node("Relu" if relu else "Identity", ["c"], ["y"]),
+    ]
+    inits = [_weight("w", cout, cin // group, k, k), _weight("b", cout)]
+    return model(nodes, [io("x", [1, cin, h, w])], [io("y", None)], inits), {"x": _x(1, cin, h, w)}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(cin=5, cout=17, hw=(19, 23)),  # 17 channels: a register-tile tail
+        dict(cin=3, cout=16, hw=(37, 41), stride=2),  # stride 2, odd widths
+        dict(cin=8, cout=8, hw=(21, 21), stride=2, group=8),  # depthwise, stride 2
+        dict(cin=6, cout=10, hw=(9, 14), group=2),  # grouped
+        dict(cin=16, cout=24, hw=(13, 13), k=1, pad=0),  # 1x1
+        dict(cin=7, cout=33, hw=(5, 71), k=5, pad=2, relu=False),  # 5x5, wide rows, no epilogue
+    ],
+    ids=["3x3-17ch", "3x3-stride2", "depthwise-stride2", "grouped", "1x1", "5x5-wide"],
+)
+def test_conv2d(case, tmp_path, monkeypatch):
+    check(*_conv(**case), tmp_path, monkeypatch)
+
+
+def test_gemm_with_bias_and_relu(tmp_path, monkeypatch):
+    nodes = [
+        helper.make_node("Gemm", ["a", "w", "b"], ["g"], transB=1),
+        helper.make_node("Relu", ["g"], ["y"]),
+    ]
+    inits = [_weight("w", 65, 127), _weight("b", 65)]
+    proto = model(nodes, [io("a", [63, 127])], [io("y", None)], inits)
+    check(proto, {"a": _x(63, 127)}, tmp_path, monkeypatch)
+
+
+def test_batch_matmul(tmp_path, monkeypatch):
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["y"])]
+    proto = model(nodes, [io("a", [3, 7, 33]), io("b", [3, 33, 18])], [io("y", None)])
+    check(proto, {"a": _x(3, 7, 33), "b": _x(3, 33, 18)}, tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2]),
+        helper.make_node(
+            "AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]
+        ),
+        helper.make_node("GlobalAveragePool", ["x"], ["y"]),
+    ],
+    ids=["maxpool-stride2", "avgpool-padded", "global-avgpool"],
+)
+def test_pooling(node, tmp_path, monkeypatch):
+    proto = model([node], [io("x", [1, 9, 27, 29])], [io("y", None)])
+    check(proto, {"x": _x(1, 9, 27, 29)}, tmp_path, monkeypatch)
+
+
+def test_softmax_and_layernorm(tmp_path, monkeypatch):
+    nodes = [
+        helper.make_node("Softmax", ["x"], ["s"], axis=-1),
+        helper.make_node("LayerNormalization", ["s", "g", "b"], ["y"], axis=-1, epsilon=1e-5),
+    ]
+    inits = [_weight("g", 1001), _weight("b", 1001)]
+    proto = model(nodes, [io("x", [3, 5, 1001])], [io("y", None)], inits, opset=17)
+    check(proto, {"x": _x(3, 5, 1001)}, tmp_path, monkeypatch)
+
+
+def test_elementwise_broadcast_bool_and_int64(tmp_path, monkeypatch):
+    nodes = [
+        helper.make_node("Add", ["a", "b"], ["s"]),  # [2,3,17,19] + [3,1,19]
+        helper.make_node("Greater", ["s", "b"], ["m"]),  # bool
+        helper.make_node("Where", ["m", "s", "b"], ["y"]),
+        helper.make_node("Mul", ["i", "j"], ["p"]),  # int64 with broadcasting
+        helper.make_node("Add", ["p", "i"], ["q"]),
+        helper.make_node("Not", ["m"], ["n"]),
+    ]
+    proto = model(
+        nodes,
+        [
+            io("a", [2, 3, 17, 19]),
+            io("b", [3, 1, 19]),
+            io("i", [5, 33], TensorProto.INT64),
+            io("j", [33], TensorProto.INT64),
+        ],
+        [io("y", None), io("q", None, TensorProto.INT64), io("n", None, TensorProto.BOOL)],
+    )
+    feeds = {
+        "a": _x(2, 3, 17, 19),
+        "b": _x(3, 1, 19),
+        "i": RNG.integers(-1000, 1000, (5, 33)),
+        "j": RNG.integers(-1000, 1000, (33,)),
+    }
+    check(proto, feeds, tmp_path, monkeypatch)
+
+
+def test_symbolic_batch(tmp_path, monkeypatch):
+    """Kernels with a symbolic batch are handled (element-wise, pooling) or left alone."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "g"], ["y"], transB=1),
+    ]
+    inits = [_weight("w", 6, 3, 3, 3), _weight("g", 10, 6)]
+    proto = model(nodes, [io("x", ["N", 3, 11, 13])], [io("y", ["N", 10])], inits)
+    batches = [{"x": _x(n, 3, 11, 13)} for n in (1, 3)]
+    check(proto, batches[0], tmp_path, monkeypatch, all_scheduled=False, batches=batches)
+
+
+def test_squeezenet_every_kernel_scheduled(tmp_path, monkeypatch):
+    path = zoo.materialize("squeezenet", tmp_path / "squeezenet.onnx")
+    proto = onnx.load(path)
+    built = check(proto, {"data_0": _x(1, 3, 224, 224)}, tmp_path, monkeypatch)
+    assert built.kernels > 20

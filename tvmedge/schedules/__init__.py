@@ -1,0 +1,30 @@
+"""Default CPU schedules: DLight-style rules that give every kernel without a tuning record a
+parallel, vectorized loop nest, so an untuned compile is not left with TVM's serial loops.
+
+Rules are tried in order; a rule returns None for a kernel it does not recognize, and the next
+one gets it. Kernels no rule takes keep TVM's default loops.
+"""
+
+from __future__ import annotations
+
+from tvm.s_tir.dlight import ScheduleRule
+
+from tvmedge.schedules.common import Cpu
+from tvmedge.schedules.conv2d import Conv2d
+from tvmedge.schedules.elementwise import ElementWise
+from tvmedge.schedules.matmul import Matmul
+from tvmedge.schedules.reduction import Reduction
+
+
+def cpu_of(target) -> Cpu:
+    """The vector width and core count of a tvmedge Target (AVX2 and older have 16 registers)."""
+    simd = target.capabilities.simd_width
+    registers = 16 if target.family == "x86" and simd < 512 else 32
+    cores = int(target.tvm.get("num-cores", 1))
+    return Cpu(simd_bits=max(simd, 32), cores=cores, registers=registers)
+
+
+def cpu_rules(target) -> list[ScheduleRule]:
+    """The default schedule rules for ``target``, most specific first."""
+    cpu = cpu_of(target)
+    return [Conv2d(cpu), Matmul(cpu), Reduction(cpu), ElementWise(cpu)]

@@ -1,0 +1,236 @@
+"""Loop-level building blocks shared by the CPU rules: vector factors, parallel outer loops,
+injective blocks, and the register-tiled reduction nest that conv2d, matmul and pooling share.
+
+Every helper keeps the kernel's semantics: splits that do not divide an extent add a predicate
+(TVM scalarizes a vector loop whose body is predicated on the vector lane, so tails stay right),
+and vectorization is only asked for on constant-extent loops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tvm
+from tvm import s_tir, tirx
+from tvm.ir import TensorLoad
+from tvm.s_tir.dlight.analysis import SBlockInfo, normalize_prim_func
+
+# Below this many iterations a parallel launch costs more than it saves.
+MIN_PARALLEL_WORK = 16384
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """What a rule needs to know about the CPU: vector register width and core count."""
+
+    simd_bits: int
+    cores: int
+    registers: int = 32  # vector registers (16 on AVX2 and older x86)
+
+    def lanes(self, dtype: str) -> int:
+        """Vector lanes for ``dtype`` (bool is stored as one byte)."""
+        bits = 8 if dtype == "bool" else tvm.DataType(dtype).bits
+        return max(1, self.simd_bits // bits)
+
+    @property
+    def accumulators(self) -> int:
+        """Vector registers a tile may hold as accumulators; the rest feed the FMAs."""
+        return self.registers // 2
+
+
+def blocks_of(func: tirx.PrimFunc) -> tuple[s_tir.Schedule, list[SBlockInfo]] | None:
+    """A schedule of ``func`` and its blocks, or None if it is not a plain loop nest."""
+    if not isinstance(func, tirx.PrimFunc):
+        return None
+    sch = s_tir.Schedule(func)
+    infos = normalize_prim_func(sch)
+    if infos is None or any("O" in info.dom_kind() for info in infos):
+        return None
+    return sch, infos
+
+
+def const_extents(info: SBlockInfo) -> list[int] | None:
+    """The block's iteration extents, or None when any is symbolic."""
+    dom = info.dom()
+    if not all(isinstance(d, int | tirx.IntImm) for d in dom):
+        return None
+    return [int(d) for d in dom]
+
+
+def out_dtype(sch: s_tir.Schedule, block) -> str:
+    return str(sch.get(block).writes[0].source.dtype)
+
+
+def vector_factor(extent: int, lanes: int) -> int:
+    """The inner vector length for a loop of ``extent``.
+
+    A divisor of the extent avoids a predicated (scalarized) tail; non-power-of-two lengths are
+    fine for LLVM, which splits them into whole and masked registers. A divisor wins when it
+    fills at least half of the registers it occupies; otherwise ``lanes`` with a tail.
+    """
+    if extent <= 2 * lanes:
+        return extent
+    best, best_fill = 1, 0.0
+    for d in range(2, 2 * lanes + 1):
+        if extent % d == 0:
+            fill = d / (-(-d // lanes) * lanes)
+            if fill >= best_fill:
+                best, best_fill = d, fill
+    return best if best_fill >= 0.5 else lanes
+
+
+def divisor_at_most(extent: int, limit: int) -> int:
+    """The largest divisor of ``extent`` not above ``limit`` (at least 1)."""
+    return max(d for d in range(1, max(1, min(extent, limit)) + 1) if extent % d == 0)
+
+
+def parallel(sch: s_tir.Schedule, loops: list, work: int | None):
+    """Fuse ``loops`` into one parallel loop, unless there is too little work to share."""
+    if not loops:
+        return None
+    fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
+    if work is None or work >= MIN_PARALLEL_WORK:
+        sch.parallel(fused)
+    return fused
+
+
+def schedule_injective(sch: s_tir.Schedule, block, cpu: Cpu) -> None:
+    """Fuse the trailing constant-extent loops and vectorize them; parallelize the rest.
+
+    Symbolic extents (a dynamic batch) stay in the parallel outer part, so the vector loop
+    always has a constant length.
+    """
+    loops = sch.get_loops(block)
+    extents = [sch.get(lp).extent for lp in loops]
+    n_const = 0
+    for extent in reversed(extents):
+        if not isinstance(extent, tirx.IntImm):
+            break
+        n_const += 1
+    outer = list(loops[: len(loops) - n_const])
+    work = None
+    if n_const:
+        inner_extent = 1
+        for extent in extents[len(loops) - n_const :]:
+            inner_extent *= int(extent)
+        inner = loops[-n_const:]
+        fused = sch.fuse(*inner) if n_const > 1 else inner[0]
+        width = vector_factor(inner_extent, cpu.lanes(out_dtype(sch, block)))
+        if width > 1:
+            rest, vec = sch.split(fused, [None, width])
+            sch.vectorize(vec)
+            outer.append(rest)
+        else:
+            outer.append(fused)
+        work = inner_extent if not outer[:-1] else None
+    parallel(sch, outer, work)
+
+
+def inline_copies(sch: s_tir.Schedule, infos: list[SBlockInfo]) -> list[SBlockInfo]:
+    """Inline producers that only copy or broadcast (a zero-width pad): free to recompute."""
+    kept = []
+    for info in infos:
+        block = sch.get(info.block_rv)
+        store = block.body
+        if (
+            info.is_injective()
+            and isinstance(store, tirx.BufferStore)
+            and isinstance(store.value, TensorLoad)
+        ):
+            try:
+                sch.compute_inline(info.block_rv)
+                continue
+            except s_tir.ScheduleError:
+                pass
+        kept.append(info)
+    return kept
+
+
+def fold_epilogue(sch: s_tir.Schedule, writeback) -> None:
+    """Inline the element-wise consumers (bias, ReLU, residual add) into ``writeback``, so
+    they run on the tile while it is in cache. Those that will not inline stay at the root."""
+    while len(consumers := sch.get_consumers(writeback)) == 1:
+        try:
+            sch.reverse_compute_inline(consumers[0])
+        except s_tir.ScheduleError:
+            return
+
+
+def schedule_root_blocks(sch: s_tir.Schedule, names: set[str], cpu: Cpu) -> None:
+    """Give the injective schedule to the blocks named ``names`` still at the root (not
+    inlined or folded into a tile's write-back by now)."""
+    for block in sch.get_child_blocks(sch.get_sblock("root")):
+        if sch.get(block).name_hint in names:
+            schedule_injective(sch, block, cpu)
+
+
+def tile_reduction(
+    sch: s_tir.Schedule,
+    info: SBlockInfo,
+    cpu: Cpu,
+    *,
+    vec: int,
+    reg: int | None,
+) -> None:
+    """Register-tile a reduction block, folding its element-wise epilogue into the tile.
+
+    ``vec`` indexes the spatial iter to vectorize (the output's contiguous axis); ``reg`` the
+    spatial iter whose tile is unrolled so each loaded vector feeds several accumulators
+    (output channels of a conv, rows of a matmul). The nest becomes
+
+        parallel(spatial outer) / reductions / reg tile (unrolled) / vector tile (vectorized)
+
+    with the accumulators in a local buffer written back, epilogue fused, per tile.
+    """
+    extents = const_extents(info)
+    kinds = info.dom_kind()
+    lanes = cpu.lanes(out_dtype(sch, info.block_rv))
+    block = info.block_rv
+    writeback = sch.cache_write(block, 0, "local")
+    fold_epilogue(sch, writeback)
+    loops = sch.get_loops(block)
+
+    width = vector_factor(extents[vec], lanes)
+    registers = -(-width // lanes)
+    budget = max(1, cpu.accumulators // registers)
+    rows = 1 if reg is None else _rows(extents[reg], budget)
+    vec_outer, vec_inner = sch.split(loops[vec], [None, width])
+    unroll = []
+    extra = divisor_at_most(-(-extents[vec] // width), budget // rows)
+    if extra > 1:  # too few rows for the FMA latency: unroll more vectors instead
+        vec_outer, vec_unroll = sch.split(vec_outer, [None, extra])
+        unroll.append(vec_unroll)
+    outer = []
+    for i, kind in enumerate(kinds):
+        if kind != "S":
+            continue
+        if i == vec:
+            outer.append(vec_outer)
+        elif i == reg and rows > 1:
+            reg_outer, reg_inner = sch.split(loops[i], [None, rows])
+            outer.append(reg_outer)
+            unroll.insert(0, reg_inner)
+        else:
+            outer.append(loops[i])
+    reductions = [loops[i] for i, kind in enumerate(kinds) if kind == "R"]
+    sch.reorder(*outer, *reductions, *unroll, vec_inner)
+    work = 1
+    for i, kind in enumerate(kinds):
+        if kind == "S":
+            work *= extents[i]
+    tile = parallel(sch, outer, work)
+    for lp in unroll:
+        sch.unroll(lp)
+    sch.vectorize(vec_inner)
+    sch.reverse_compute_at(writeback, tile, preserve_unit_loops=True)
+    _, wb_vec = sch.split(sch.get_loops(writeback)[-1], [None, width])
+    sch.vectorize(wb_vec)
+    if reductions:
+        init = sch.decompose_reduction(block, reductions[0])
+        sch.vectorize(sch.get_loops(init)[-1])
+
+
+def _rows(extent: int, budget: int) -> int:
+    """Rows per register tile: a divisor of ``extent`` if a good one exists, else a tail."""
+    rows = divisor_at_most(extent, budget)
+    return rows if 2 * rows > min(extent, budget) else min(extent, budget)

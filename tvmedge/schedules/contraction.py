@@ -1,0 +1,81 @@
+"""Recognize multiply-accumulate reduction blocks and pick the axes the tiler vectorizes."""
+
+from __future__ import annotations
+
+from tvm import s_tir, tirx
+from tvm.ir import TensorLoad
+from tvm.s_tir.dlight.analysis import SBlockInfo, collect_vars_used_in_prim_expr
+
+from tvmedge.schedules.common import schedule_root_blocks, tile_reduction
+
+
+def _strip_casts(expr):
+    while isinstance(expr, tirx.Cast):
+        expr = expr.value
+    return expr
+
+
+def mac_reads(sch: s_tir.Schedule, info: SBlockInfo) -> list[TensorLoad] | None:
+    """The two loads of ``C[...] = C[...] + A[...] * B[...]`` (casts allowed), else None."""
+    if not info.is_reduction():
+        return None
+    body = sch.get(info.block_rv).body
+    if not isinstance(body, tirx.BufferStore) or not isinstance(body.value, tirx.Add):
+        return None
+    acc, product = body.value.a, _strip_casts(body.value.b)
+    if not (isinstance(acc, TensorLoad) and acc.source.same_as(body.buffer)):
+        return None
+    if not isinstance(product, tirx.Mul):
+        return None
+    loads = [_strip_casts(product.a), _strip_casts(product.b)]
+    return loads if all(isinstance(ld, TensorLoad) for ld in loads) else None
+
+
+def output_axes(sch: s_tir.Schedule, info: SBlockInfo) -> list[int] | None:
+    """Iter positions of the output's indices, if it is written at plain spatial iters
+    (constant indices are unit dims that normalization dropped from the loop nest)."""
+    store = sch.get(info.block_rv).body
+    iter_vars = [it.var for it in info.iters]
+    axes = []
+    for index in store.indices:
+        if isinstance(index, tirx.IntImm):
+            continue
+        match = [i for i, v in enumerate(iter_vars) if index.same_as(v)]
+        if len(match) != 1 or info.iters[match[0]].kind != "S":
+            return None
+        axes.append(match[0])
+    return axes
+
+
+def uses(expr, var: tirx.Var) -> bool:
+    return any(v.same_as(var) for v in collect_vars_used_in_prim_expr(expr))
+
+
+def register_axis(info: SBlockInfo, vec: int, loads: list[TensorLoad]) -> int | None:
+    """The spatial iter to unroll into registers: one the vector-loaded operand does not
+    depend on (a conv's output channel, a matmul's row), so its other operand is broadcast."""
+    var = info.iters[vec].var
+    vector_load = next((ld for ld in loads if any(uses(i, var) for i in ld.indices)), None)
+    if vector_load is None:
+        return None
+    candidates = [
+        i
+        for i, it in enumerate(info.iters)
+        if it.kind == "S"
+        and i != vec
+        and not any(uses(ix, it.var) for ix in vector_load.indices)
+        and int(it.dom) > 1
+    ]
+    return max(candidates, key=lambda i: int(info.iters[i].dom), default=None)
+
+
+def schedule_contraction(sch, infos, main: SBlockInfo, cpu, *, vec: int, reg: int | None):
+    """Tile ``main`` and give every other block of the function (pads, epilogues that would
+    not fuse) the injective schedule. Returns the schedule, or None if a block is not
+    injective (a second reduction: some other rule's kernel)."""
+    others = {info.name for info in infos if info is not main}
+    if not all(info.is_injective() for info in infos if info is not main):
+        return None
+    tile_reduction(sch, main, cpu, vec=vec, reg=reg)
+    schedule_root_blocks(sch, others, cpu)
+    return sch
