@@ -54,10 +54,8 @@ def dense_model(path: Path, *, softmax: bool, width: int = 64) -> Path:
     return path
 
 
-def tune(
-    model: Path, logs: Path, *extra: str, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    return cli("tune", model, "--tuning-logs", logs, *FAST, *extra, timeout=900, env=env)
+def tune(model: Path, logs: Path, *extra: str) -> subprocess.CompletedProcess:
+    return cli("tune", model, "--tuning-logs", logs, *FAST, *extra, timeout=900)
 
 
 def record_lines(logs: Path) -> list[str]:
