@@ -102,6 +102,10 @@ def compile(
             "coverage": coverage,
         },
     )
+    # per-call FLOPs of each kernel: `tvmedge profile` turns its measured times into GFLOP/s.
+    # TVM miscounts loops over symbolic dims, so a model with any is not counted at all.
+    symbolic = any(isinstance(d, str) for s in inputs for d in s.shape)
+    manifest["build"]["kernel_flops"] = {} if symbolic else built.flops
     if cuda:
         extras.append(kernels_writer(executable, cuda))
     manifest = write_artifact(
@@ -416,12 +420,57 @@ def verify_bundle(
     )
 
 
+def profile(
+    artifact: str | Path,
+    *,
+    repeat: int = 10,
+    seed: int = 0,
+    dims: dict[str, int] | None = None,
+) -> dict:
+    """Time each kernel of a host CPU artifact on seeded random inputs; returns the report.
+
+    Kernel rows (sorted by time, per run), totals, and this machine's fp32 peak with its formula.
+    FLOPs come from the manifest (counted at compile time) and are absent for symbolic shapes.
+    """
+    from tvmedge import profile as _profile
+    from tvmedge import runtime
+
+    if repeat < 1:
+        raise TvmedgeError("--repeat must be >= 1")
+    manifest = inspect(artifact)
+    target = manifest["target"]
+    if manifest["runtime"]["device"] != "cpu" or target["runtime_arch"] != _machine():
+        raise TvmedgeError(
+            f"cannot profile '{artifact}' here: it runs on {target['runtime_arch']} "
+            f"{manifest['runtime']['device']} (target '{target['name']}') and profiling measures "
+            f"on this {_machine()} CPU; compile it with --target host"
+        )
+    model = runtime.load(artifact, verify=False)  # inspect() above checked the hashes
+    feeds = random_inputs(model.get_inputs(), seed=seed, dims=dims)
+    # the profiler drives the VM itself: it needs the instrument hook, which Model keeps inside
+    arrays = model._check_feeds(feeds)
+    peak = _profile.machine_peak(target)
+    flops = manifest["build"].get("kernel_flops", {})
+    result = _profile.report(
+        model._vm, arrays, repeat=repeat, flops=flops, peak=peak["peak_gflops"]
+    )
+    return {
+        "artifact": str(artifact),
+        "target": target["name"],
+        "inputs": {name: list(a.shape) for name, a in feeds.items()},
+        "flops_source": "manifest build.kernel_flops" if flops else None,
+        "machine": peak,
+        **result,
+    }
+
+
 __all__ = [
     "CompileResult",
     "TvmedgeError",
     "bench",
     "compile",
     "inspect",
+    "profile",
     "random_inputs",
     "run",
     "verify_bundle",

@@ -118,6 +118,7 @@ class BuildResult:
     kernels: int  # TIR kernels in the model
     untuned: list[str]  # kernels no tuning record scheduled
     unscheduled: list[str]  # kernels neither tuned nor default-scheduled: TVM's plain loops
+    flops: dict[str, float]  # kernel name -> floating-point ops per call (TVM's TIR estimate)
 
 
 def build(
@@ -131,7 +132,7 @@ def build(
     """Run the target family's pipeline and compile. ``database`` holds tuning records."""
     tvm_target = target.tvm_target()
     timings: dict[str, float] = {}
-    kernels, untuned, unscheduled = 0, [], []
+    kernels, untuned, unscheduled, flops = 0, [], [], {}
     try:
         with tvm_target, database if database is not None else contextlib.nullcontext():
             for step, step_passes in steps(target, rewrite_names, database):
@@ -142,6 +143,7 @@ def build(
                     kernels, untuned = _kernels(mod)
                 elif step == "default-schedule":
                     unscheduled = _kernels(mod)[1]
+                    flops = kernel_flops(mod)
         start = time.perf_counter()
         log(f"generating code for {target.describe()}")
         executable = tvm.compile(mod, target=tvm_target, relax_pipeline=None)
@@ -151,7 +153,7 @@ def build(
             f"TVM failed to build for '{target.name}': {_last_line(e)} "
             "(set TVMEDGE_DEBUG=1 for the full trace)"
         ) from e
-    return BuildResult(executable, timings, kernels, untuned, unscheduled)
+    return BuildResult(executable, timings, kernels, untuned, unscheduled, flops)
 
 
 def _kernels(mod: tvm.IRModule) -> tuple[int, list[str]]:
@@ -161,6 +163,26 @@ def _kernels(mod: tvm.IRModule) -> tuple[int, list[str]]:
     ]
     unscheduled = [n for n, f in funcs if not (f.attrs and f.attrs.get("tirx.is_scheduled", False))]
     return len(funcs), sorted(unscheduled)
+
+
+def kernel_flops(mod: tvm.IRModule) -> dict[str, float]:
+    """Floating-point ops per call of each TIR kernel, for `tvmedge profile`'s GFLOP/s.
+
+    Counted now because the artifact keeps only machine code. Scheduling reorders loops but
+    does not change the arithmetic, so the count is the kernel's. A kernel TVM cannot count is
+    left out. With symbolic shapes TVM counts a symbolic loop as a few iterations: the caller
+    must drop these counts for such models (api.compile does).
+    """
+    from tvm.s_tir.analysis import estimate_tir_flops
+
+    flops = {}
+    for gv, func in mod.functions.items():
+        if isinstance(func, tvm.tirx.PrimFunc):
+            try:
+                flops[gv.name_hint] = float(estimate_tir_flops(tvm.IRModule({gv: func})))
+            except Exception:  # TVM raises builtin types for what it cannot count
+                continue
+    return flops
 
 
 def _last_line(e: BaseException) -> str:

@@ -8,10 +8,10 @@ import sys
 import traceback
 
 from tvmedge import __version__
-from tvmedge.cli import bench, compile, inspect, run, targets, tune, verify_bundle
+from tvmedge.cli import bench, compile, inspect, profile, run, targets, tune, verify_bundle
 from tvmedge.errors import TvmedgeError
 
-COMMANDS = (compile, tune, run, inspect, bench, verify_bundle, targets)
+COMMANDS = (compile, tune, run, inspect, profile, bench, verify_bundle, targets)
 
 
 def parser() -> argparse.ArgumentParser:

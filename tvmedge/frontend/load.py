@@ -9,6 +9,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from tvmedge.errors import ModelFileError
+from tvmedge.frontend.gradient import expand_gradients
 from tvmedge.layout import sha256_file
 
 # A serialized ModelProto starts with field 1 (ir_version, varint): tag byte 0x08.
@@ -17,7 +18,11 @@ _MODEL_PROTO_FIRST_BYTE = 0x08
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A checked, shape-inferred ONNX model and where it came from."""
+    """A checked, shape-inferred ONNX model and where it came from.
+
+    ``proto`` is the model tvmedge compiles, which can differ from the file's: training-preview
+    Gradient nodes are expanded into ordinary ops (see frontend/gradient.py). ``sha256`` and
+    ``size`` are the file's."""
 
     proto: onnx.ModelProto
     path: Path
@@ -33,7 +38,8 @@ class LoadedModel:
 
 
 def load_onnx(path: str | Path) -> LoadedModel:
-    """Load, check and shape-infer an ONNX model; every failure is a one-line ModelFileError."""
+    """Load, check, expand Gradient nodes in and shape-infer an ONNX model; a file that fails is
+    a one-line ModelFileError, a Gradient that cannot be expanded a GradientError."""
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"model file '{path}' does not exist; check the path")
@@ -64,6 +70,9 @@ def load_onnx(path: str | Path) -> LoadedModel:
         raise ModelFileError(
             f"model '{path}' fails the ONNX checker: {_one_line(e)}; fix or re-export it"
         ) from None
+    # Before shape inference, which then types the expansion's tensors, and before any other
+    # stage: everything after load sees only default-domain ops where Gradient nodes were.
+    proto = expand_gradients(proto)
     if not proto.graph.output:
         raise ModelFileError(f"model '{path}' has no graph outputs; nothing to compile")
     try:

@@ -1,4 +1,7 @@
-"""Find every operator the importer cannot convert, before importing, with the node names."""
+"""Find every operator the importer cannot convert, before importing, with the node names.
+
+Ops outside the default domain are all unsupported; training-preview Gradient nodes never get
+here, as load_onnx expands them into default-domain ops first (frontend/gradient.py)."""
 
 from __future__ import annotations
 

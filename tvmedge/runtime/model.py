@@ -99,7 +99,7 @@ class Model:
         arrays = []
         for spec in self._inputs:
             value = feeds[spec.name]
-            array = np.ascontiguousarray(value)
+            array = np.asarray(value, order="C")  # ascontiguousarray makes 0-d 1-d
             if str(array.dtype) != spec.dtype:
                 raise FeedError(
                     f"input '{spec.name}' has dtype {array.dtype}, expected {spec.dtype}; "

@@ -49,6 +49,11 @@ class VirtualMachine:
         )
         self._main = self._vm["main"]
 
+    def set_instrument(self, callback) -> None:
+        """Call ``callback(func, symbol, before, ret, *args)`` around every VM call instruction
+        (TIR kernels and VM builtins); `tvmedge profile` times kernels with it. None removes it."""
+        self._vm["set_instrument"](None if callback is None else self._ffi.convert(callback))
+
     def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         result = self._main(*(self._ffi.from_dlpack(_aligned(a)) for a in arrays))
         values = result if isinstance(result, self._ffi.Array) else [result]

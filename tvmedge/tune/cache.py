@@ -34,7 +34,19 @@ META = "meta.json"
 
 def target_json(tvm_target) -> dict:
     """The full, canonical form of a TVM target (what a key binds)."""
-    return json.loads(json.dumps(tvm_target.export(), sort_keys=True, default=str))
+    return _plain(tvm_target.export())
+
+
+def _plain(value):
+    """tvm_ffi Maps/Arrays (what Target.export() gives) as plain JSON values."""
+    if hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    try:
+        return [_plain(v) for v in value]
+    except TypeError:
+        return str(value)
 
 
 def cache_key(tvm_target) -> str:

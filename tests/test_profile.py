@@ -1,0 +1,66 @@
+"""`tvmedge profile`: per-kernel times and FLOPs of a host artifact, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import cli
+
+
+@pytest.fixture(scope="module")
+def static_artifact(tiny_cnn, tmp_path_factory):
+    """Compiled here, not the shared fixture: FLOPs are only counted for static shapes."""
+    out = tmp_path_factory.mktemp("profile") / "tiny_static.tvmedge"
+    done = cli("compile", tiny_cnn, "-o", out, "--input-shape", "image=1,3,32,32")
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_profile_table_and_json(static_artifact, tmp_path):
+    report_path = tmp_path / "profile.json"
+    done = cli("profile", static_artifact, "--repeat", "20", "--json", report_path)
+    assert done.returncode == 0, done.stderr
+    table = [ln for ln in done.stdout.splitlines() if ln.startswith("| fused_conv2d")]
+    assert len(table) == 2, done.stdout  # both Conv-BN-ReLU kernels, listed by name
+    for line in table:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert float(cells[2]) > 0 and float(cells[5]) > 0  # ms/run and MFLOP/call
+    assert "peak fp32" in done.stdout and "not boost" in done.stdout
+
+    report = json.loads(report_path.read_text())
+    convs = [k for k in report["kernels"] if k["name"].startswith("fused_conv2d")]
+    # Conv 3->16, 3x3 on 32x32: 2 * 16*32*32 * 27 multiply-adds, plus bias and ReLU
+    assert any(k["flops_per_call"] == 2 * 16 * 32 * 32 * 27 + 2 * 16 * 32 * 32 for k in convs)
+    assert all(k["gflops"] > 0 and 0 < k["peak_fraction"] < 1 for k in convs)
+    times = [k["ms_per_run"] for k in report["kernels"]]
+    assert times == sorted(times, reverse=True)
+    assert abs(sum(k["percent"] for k in report["kernels"]) - 100) < 1e-6
+    totals = report["totals"]
+    # the kernels are nearly the whole run: their sum is within a loose factor of a plain run
+    # (loose: other jobs share this machine's cores)
+    assert 0.3 < totals["kernel_ms_per_run"] / totals["uninstrumented_run_ms"] < 3
+    assert totals["flops_per_run"] > 2e6 and totals["kernels_without_flops"] == []
+    machine = report["machine"]
+    assert machine["peak_gflops"] > 0 and "FMA pipes" in machine["formula"]
+    assert report["inputs"] == {"image": [1, 3, 32, 32]}
+
+
+def test_symbolic_artifact_profiles_without_flops(tiny_cnn, tmp_path):
+    out = tmp_path / "tiny_sym.tvmedge"
+    assert cli("compile", tiny_cnn, "-o", out).returncode == 0
+    done = cli("profile", out, "--dim", "batch=2", "--repeat", "2", "--top", "3")
+    assert done.returncode == 0, done.stderr
+    assert "top 3 of" in done.stdout and "FLOPs not counted" in done.stdout
+
+
+@pytest.mark.skipif(not shutil.which("aarch64-linux-gnu-g++"), reason="no aarch64 cross compiler")
+def test_foreign_artifact_is_refused(tiny_cnn, tmp_path):
+    out = tmp_path / "tiny_a72.tvmedge"
+    done = cli("compile", tiny_cnn, "--target", "cortex-a72", "-o", out)
+    assert done.returncode == 0, done.stderr
+    done = cli("profile", out)
+    assert done.returncode == 2
+    assert done.stderr.startswith("tvmedge: error: cannot profile")
+    assert len(done.stderr.strip().splitlines()) == 1
