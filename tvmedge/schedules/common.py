@@ -14,6 +14,7 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.ir import TensorLoad
 from tvm.s_tir.dlight.analysis import SBlockInfo, normalize_prim_func
+from tvm.s_tir.dlight.cpu.base import CPUScheduleRule
 
 # Below this many iterations a parallel launch costs more than it saves.
 MIN_PARALLEL_WORK = 16384
@@ -234,3 +235,20 @@ def _rows(extent: int, budget: int) -> int:
     """Rows per register tile: a divisor of ``extent`` if a good one exists, else a tail."""
     rows = divisor_at_most(extent, budget)
     return rows if 2 * rows > min(extent, budget) else min(extent, budget)
+
+
+class Rule(CPUScheduleRule):
+    """A tvmedge CPU rule: knows the CPU, and finds a kernel's blocks with copies inlined."""
+
+    def __init__(self, cpu: Cpu):
+        self.cpu = cpu
+
+    def kernel(self, func, target):
+        """(schedule, block infos) of ``func``, or None when this rule cannot look at it."""
+        if not self.is_target_available(target):
+            return None
+        found = blocks_of(func)
+        if found is None:
+            return None
+        sch, infos = found
+        return sch, inline_copies(sch, infos)

@@ -6,7 +6,7 @@ from tvm import s_tir, tirx
 from tvm.ir import TensorLoad
 from tvm.s_tir.dlight.analysis import SBlockInfo, collect_vars_used_in_prim_expr
 
-from tvmedge.schedules.common import schedule_root_blocks, tile_reduction
+from tvmedge.schedules.common import const_extents, schedule_root_blocks, tile_reduction
 
 
 def _strip_casts(expr):
@@ -79,3 +79,16 @@ def schedule_contraction(sch, infos, main: SBlockInfo, cpu, *, vec: int, reg: in
     tile_reduction(sch, main, cpu, vec=vec, reg=reg)
     schedule_root_blocks(sch, others, cpu)
     return sch
+
+
+def single_contraction(sch: s_tir.Schedule, infos: list[SBlockInfo]):
+    """(main block, its multiply-accumulate loads, its output axes) when the kernel has exactly
+    one reduction, of constant extents, that is a sum of products; otherwise None."""
+    mains = [info for info in infos if info.is_reduction()]
+    if len(mains) != 1 or const_extents(mains[0]) is None:
+        return None
+    main = mains[0]
+    loads, axes = mac_reads(sch, main), output_axes(sch, main)
+    if loads is None or axes is None:
+        return None
+    return main, loads, axes

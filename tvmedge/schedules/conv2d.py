@@ -11,14 +11,12 @@ put a branch in the innermost loop.
 from __future__ import annotations
 
 from tvm import tirx
-from tvm.s_tir.dlight.cpu.base import CPUScheduleRule
 
-from tvmedge.schedules.common import Cpu, blocks_of, const_extents, inline_copies
+from tvmedge.schedules.common import Rule
 from tvmedge.schedules.contraction import (
-    mac_reads,
-    output_axes,
     register_axis,
     schedule_contraction,
+    single_contraction,
 )
 
 
@@ -29,27 +27,16 @@ def is_window(loads: list[tirx.BufferLoad]) -> bool:
     )
 
 
-class Conv2d(CPUScheduleRule):
+class Conv2d(Rule):
     """Default schedule for convolution kernels (with their fused epilogue)."""
 
-    def __init__(self, cpu: Cpu):
-        self.cpu = cpu
-
     def apply(self, func, target, _tunable):
-        if not self.is_target_available(target):
+        kernel = self.kernel(func, target)
+        found = kernel and single_contraction(*kernel)
+        if not found or not is_window(found[1]):
             return None
-        found = blocks_of(func)
-        if found is None:
-            return None
-        sch, infos = found
-        infos = inline_copies(sch, infos)
-        mains = [info for info in infos if info.is_reduction()]
-        if len(mains) != 1 or const_extents(mains[0]) is None:
-            return None
-        main = mains[0]
-        loads, axes = mac_reads(sch, main), output_axes(sch, main)
-        if loads is None or axes is None or not is_window(loads):
-            return None
+        sch, infos = kernel
+        main, loads, axes = found
         vec = axes[-1]
         reg = register_axis(main, vec, loads)
         if reg is None:  # depthwise: block over output rows instead

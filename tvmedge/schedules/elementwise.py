@@ -6,16 +6,12 @@ from __future__ import annotations
 
 from tvm import relax
 from tvm.s_tir.dlight.base import try_inline
-from tvm.s_tir.dlight.cpu.base import CPUScheduleRule
 
-from tvmedge.schedules.common import Cpu, blocks_of, schedule_injective
+from tvmedge.schedules.common import Rule, blocks_of, schedule_injective
 
 
-class ElementWise(CPUScheduleRule):
+class ElementWise(Rule):
     """Default schedule for functions whose blocks are all spatial."""
-
-    def __init__(self, cpu: Cpu):
-        self.cpu = cpu
 
     def apply(self, func, target, _tunable):
         if not self.is_target_available(target):

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from tvm import s_tir
 from tvm.s_tir.dlight.analysis import SBlockInfo
-from tvm.s_tir.dlight.cpu.base import CPUScheduleRule
 
 from tvmedge.schedules.common import (
-    Cpu,
-    blocks_of,
+    Rule,
     const_extents,
-    inline_copies,
     parallel,
     schedule_root_blocks,
     tile_reduction,
@@ -24,20 +21,14 @@ from tvmedge.schedules.common import (
 from tvmedge.schedules.contraction import output_axes, uses
 
 
-class Reduction(CPUScheduleRule):
+class Reduction(Rule):
     """Default schedule for functions with reduction blocks the product rules left."""
 
-    def __init__(self, cpu: Cpu):
-        self.cpu = cpu
-
     def apply(self, func, target, _tunable):
-        if not self.is_target_available(target):
+        kernel = self.kernel(func, target)
+        if kernel is None:
             return None
-        found = blocks_of(func)
-        if found is None:
-            return None
-        sch, infos = found
-        infos = inline_copies(sch, infos)
+        sch, infos = kernel
         if not any(info.is_reduction() for info in infos):
             return None
         injective = {info.name for info in infos if not info.is_reduction()}
