@@ -5,7 +5,7 @@ from pathlib import Path
 from tvmedge import api
 from tvmedge.bench.report import table, write_json
 from tvmedge.cli.compile import add_input_shape
-from tvmedge.cli.run import _dims
+from tvmedge.cli.run import add_random_inputs, dims
 from tvmedge.frontend import parse_bindings
 
 EXIT_MISMATCH = 3
@@ -20,8 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, help="threads for both engines (default: physical cores)")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     p.add_argument("--repeat", type=int, default=50, help="timed runs (default 50)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
-    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a symbolic dim")
+    add_random_inputs(p)
     p.add_argument("--rtol", type=float, help="relative tolerance for agreement (default 1e-4)")
     p.add_argument("--atol", type=float, help="absolute tolerance for agreement (default 1e-5)")
     p.add_argument("--json", help="also write the full report as JSON to this file")
@@ -38,7 +37,7 @@ def handle(args) -> int:
         warmup=args.warmup,
         repeat=args.repeat,
         seed=args.seed,
-        dims=_dims(args.dim),
+        dims=dims(args.dim),
         rtol=args.rtol,
         atol=args.atol,
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from tvmedge import api
-from tvmedge.cli.run import _dims
+from tvmedge.cli.run import add_random_inputs, dims
 
 
 def add_parser(sub) -> None:
@@ -15,13 +15,7 @@ def add_parser(sub) -> None:
     p.add_argument("--repeat", type=int, default=10, help="timed runs (default 10)")
     p.add_argument("--top", type=int, default=20, help="kernels shown, slowest first (default 20)")
     p.add_argument("--json", metavar="FILE", help="write the full report as JSON")
-    p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
-    p.add_argument(
-        "--dim",
-        action="append",
-        metavar="NAME=N",
-        help="size of a symbolic dim for random inputs (default 1), e.g. --dim batch=8",
-    )
+    add_random_inputs(p)
     p.set_defaults(handler=handle)
 
 
@@ -30,7 +24,7 @@ def _num(value, fmt: str) -> str:
 
 
 def handle(args) -> int:
-    r = api.profile(args.artifact, repeat=args.repeat, seed=args.seed, dims=_dims(args.dim))
+    r = api.profile(args.artifact, repeat=args.repeat, seed=args.seed, dims=dims(args.dim))
     rows = [
         [
             k["name"],

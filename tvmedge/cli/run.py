@@ -15,6 +15,12 @@ def add_parser(sub) -> None:
     p.add_argument("artifact", help="the NAME.tvmedge directory")
     p.add_argument("--inputs", help=".npz with one array per input name (default: seeded random)")
     p.add_argument("--outputs", help="write the outputs to this .npz")
+    add_random_inputs(p)
+    p.set_defaults(handler=handle)
+
+
+def add_random_inputs(p) -> None:
+    """--seed and --dim, for commands that make seeded random inputs from the manifest."""
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     p.add_argument(
         "--dim",
@@ -22,10 +28,9 @@ def add_parser(sub) -> None:
         metavar="NAME=N",
         help="size of a symbolic dim for random inputs (default 1), e.g. --dim batch=8",
     )
-    p.set_defaults(handler=handle)
 
 
-def _dims(items) -> dict[str, int]:
+def dims(items) -> dict[str, int]:
     dims = {}
     for item in items or []:
         name, _, value = item.partition("=")
@@ -36,7 +41,7 @@ def _dims(items) -> dict[str, int]:
 
 
 def handle(args) -> int:
-    _, outputs = api.run(args.artifact, inputs=args.inputs, seed=args.seed, dims=_dims(args.dim))
+    _, outputs = api.run(args.artifact, inputs=args.inputs, seed=args.seed, dims=dims(args.dim))
     for name, value in outputs.items():
         flat = value.reshape(-1)
         stats = ""

@@ -3,7 +3,7 @@
 from tabulate import tabulate
 
 from tvmedge import api
-from tvmedge.cli.run import _dims
+from tvmedge.cli.run import add_random_inputs, dims
 
 EXIT_MISMATCH = 3
 
@@ -16,8 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("artifact", help="an artifact compiled with --bundle")
     p.add_argument("--model", required=True, help="the .onnx it was compiled from")
     p.add_argument("--inputs", help=".npz inputs (default: seeded random)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dim", action="append", metavar="NAME=N", help="size of a symbolic dim")
+    add_random_inputs(p)
     p.add_argument("--rtol", type=float)
     p.add_argument("--atol", type=float)
     p.set_defaults(handler=handle)
@@ -29,7 +28,7 @@ def handle(args) -> int:
         model=args.model,
         inputs=args.inputs,
         seed=args.seed,
-        dims=_dims(args.dim),
+        dims=dims(args.dim),
         rtol=args.rtol,
         atol=args.atol,
     )
