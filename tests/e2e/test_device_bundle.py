@@ -91,31 +91,30 @@ def test_tampered_bundle_runner_is_refused(cnn_lstm, tmp_path):
     assert "runtime/tvmedge-run does not match its sha256" in proc.stderr
 
 
-def test_missing_cross_compiler_names_the_apt_package(cnn_lstm, tmp_path, monkeypatch):
+def _compile_for_board_with(cc: str, model: Path, tmp_path: Path, monkeypatch):
+    """Compile for 'my-board': the Cortex-A72 target file with another compiler."""
     text = (Path(__file__).parents[2] / "targets" / "cortex-a72.toml").read_text()
     text = text.replace('name = "cortex-a72"', 'name = "my-board"').replace(
-        'cc = "aarch64-linux-gnu-g++"', 'cc = "aarch64-linux-gnu-g++-99"'
+        'cc = "aarch64-linux-gnu-g++"', f'cc = "{cc}"'
     )
     (tmp_path / "my-board.toml").write_text(text)
     monkeypatch.setenv("TVMEDGE_TARGETS_PATH", str(tmp_path))
-    proc = cli("compile", cnn_lstm, "--target", "my-board", "-o", tmp_path / "x.tvmedge")
+    proc = cli("compile", model, "--target", "my-board", "-o", tmp_path / "x.tvmedge")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.tvmedge").exists()
+    return proc
+
+
+def test_missing_cross_compiler_names_the_apt_package(cnn_lstm, tmp_path, monkeypatch):
+    proc = _compile_for_board_with("aarch64-linux-gnu-g++-99", cnn_lstm, tmp_path, monkeypatch)
     assert (
         "compiler 'aarch64-linux-gnu-g++-99' for target 'my-board' is not installed; "
         "install it with `apt-get install g++-aarch64-linux-gnu`" in proc.stderr
     )
-    assert not (tmp_path / "x.tvmedge").exists()
 
 
 def test_wrong_compiler_for_the_triple_is_caught_up_front(cnn_lstm, tmp_path, monkeypatch):
-    text = (Path(__file__).parents[2] / "targets" / "cortex-a72.toml").read_text()
-    text = text.replace('name = "cortex-a72"', 'name = "my-board"').replace(
-        'cc = "aarch64-linux-gnu-g++"', 'cc = "g++"'
-    )
-    (tmp_path / "my-board.toml").write_text(text)
-    monkeypatch.setenv("TVMEDGE_TARGETS_PATH", str(tmp_path))
-    proc = cli("compile", cnn_lstm, "--target", "my-board", "-o", tmp_path / "x.tvmedge")
-    assert proc.returncode == 2
+    proc = _compile_for_board_with("g++", cnn_lstm, tmp_path, monkeypatch)
     assert "'g++' builds for x86_64-linux-gnu, but target 'my-board' needs aarch64" in proc.stderr
 
 
