@@ -13,6 +13,7 @@ import numpy as np
 
 from tvmedge import rewrites as _rewrites
 from tvmedge import targets as _targets
+from tvmedge.bench.agreement import DEFAULT_ATOL, DEFAULT_RTOL
 from tvmedge.errors import BuildError, FeedError, TvmedgeError
 
 Log = Callable[[str], None]
@@ -316,13 +317,31 @@ def _rpc_settings(tracker: str | None, key: str | None, workers: int | None) -> 
     return {"host": host, "port": int(port), "key": key, "workers": workers or 1}
 
 
-def _check_source(artifact, manifest: dict, model, sha256: str) -> None:
-    """Comparing an artifact with another model than its own would prove nothing."""
-    if manifest["source"]["sha256"] != sha256:
+def _artifact_of(artifact, model) -> dict:
+    """The artifact's verified manifest, refused unless it was compiled from ``model``:
+    comparing an artifact with another model than its own would prove nothing."""
+    from tvmedge.errors import ModelFileError
+    from tvmedge.layout import sha256_file
+
+    manifest = inspect(artifact)
+    if not Path(model).is_file():
+        raise ModelFileError(f"model file '{model}' does not exist; check the path")
+    if manifest["source"]["sha256"] != sha256_file(Path(model)):
         raise TvmedgeError(
             f"artifact '{artifact}' was compiled from a different model than '{model}' "
             "(sha256 differs); pass the model it was compiled from"
         )
+    return manifest
+
+
+def _feeds(manifest: dict, *, inputs=None, seed: int = 0, dims=None) -> dict:
+    """Inputs from an .npz, or seeded random ones shaped by the manifest."""
+    from tvmedge.layout import TensorSpec
+
+    if inputs is not None:
+        return load_inputs(inputs)
+    specs = [TensorSpec.from_json(s) for s in manifest["inputs"]]
+    return random_inputs(specs, seed=seed, dims=dims)
 
 
 def default_threads() -> int:
@@ -342,23 +361,20 @@ def bench(
     repeat: int = 50,
     seed: int = 0,
     dims: dict[str, int] | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
     log: Log = _stderr,
 ) -> dict:
     """Compile (unless ``artifact`` is given) and compare with ONNX Runtime; returns the report."""
     import tempfile
 
-    from tvmedge.bench import agreement
     from tvmedge.bench.compare import run_bench
-    from tvmedge.frontend import load_onnx
 
     if warmup < 0 or repeat < 1:
         raise TvmedgeError("--warmup must be >= 0 and --repeat >= 1")
     threads = threads or default_threads()
     if threads < 1:
         raise TvmedgeError("--threads must be >= 1")
-    loaded = load_onnx(model)
     with tempfile.TemporaryDirectory(prefix="tvmedge-bench-") as tmp:
         if artifact is None:
             artifact = compile(
@@ -368,12 +384,8 @@ def bench(
                 input_shapes=input_shapes,
                 log=log,
             ).path
-        manifest = inspect(artifact)
-        _check_source(artifact, manifest, model, loaded.sha256)
-        from tvmedge.layout import TensorSpec
-
-        specs = [TensorSpec.from_json(s) for s in manifest["inputs"]]
-        feeds = random_inputs(specs, seed=seed, dims=dims)
+        manifest = _artifact_of(artifact, model)
+        feeds = _feeds(manifest, seed=seed, dims=dims)
         log(
             f"benchmarking tvmedge and onnxruntime: {threads} threads, "
             f"{warmup} warm-up + {repeat} timed runs each, separate processes"
@@ -381,12 +393,13 @@ def bench(
         return run_bench(
             model=Path(model),
             artifact=Path(artifact),
+            manifest=manifest,
             feeds=feeds,
             threads=threads,
             warmup=warmup,
             repeat=repeat,
-            rtol=agreement.DEFAULT_RTOL if rtol is None else rtol,
-            atol=agreement.DEFAULT_ATOL if atol is None else atol,
+            rtol=rtol,
+            atol=atol,
         )
 
 
@@ -397,27 +410,15 @@ def verify_bundle(
     inputs: str | Path | None = None,
     seed: int = 0,
     dims: dict[str, int] | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
 ) -> dict:
     """Run the bundle's tvmedge-run (emulated if needed) and compare with ONNX Runtime here."""
-    from tvmedge.bench import agreement
     from tvmedge.export.verify import verify
-    from tvmedge.frontend import load_onnx
-    from tvmedge.layout import TensorSpec
 
-    manifest = inspect(artifact)
-    _check_source(artifact, manifest, model, load_onnx(model).sha256)
-    specs = [TensorSpec.from_json(s) for s in manifest["inputs"]]
-    feeds = load_inputs(inputs) if inputs else random_inputs(specs, seed=seed, dims=dims)
-    return verify(
-        Path(artifact),
-        manifest,
-        Path(model),
-        feeds,
-        rtol=agreement.DEFAULT_RTOL if rtol is None else rtol,
-        atol=agreement.DEFAULT_ATOL if atol is None else atol,
-    )
+    manifest = _artifact_of(artifact, model)
+    feeds = _feeds(manifest, inputs=inputs, seed=seed, dims=dims)
+    return verify(Path(artifact), manifest, Path(model), feeds, rtol=rtol, atol=atol)
 
 
 def profile(

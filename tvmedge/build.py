@@ -173,16 +173,23 @@ def kernel_flops(mod: tvm.IRModule) -> dict[str, float]:
     left out. With symbolic shapes TVM counts a symbolic loop as a few iterations: the caller
     must drop these counts for such models (api.compile does).
     """
-    from tvm.s_tir.analysis import estimate_tir_flops
-
     flops = {}
     for gv, func in mod.functions.items():
         if isinstance(func, tvm.tirx.PrimFunc):
-            try:
-                flops[gv.name_hint] = float(estimate_tir_flops(tvm.IRModule({gv: func})))
-            except Exception:  # TVM raises builtin types for what it cannot count
-                continue
+            count = flops_of(tvm.IRModule({gv: func}))
+            if count is not None:
+                flops[gv.name_hint] = count
     return flops
+
+
+def flops_of(kernel: tvm.IRModule) -> float | None:
+    """TVM's floating-point op count of a one-kernel module; None when it cannot count it."""
+    from tvm.s_tir.analysis import estimate_tir_flops
+
+    try:
+        return float(estimate_tir_flops(kernel))
+    except Exception:  # TVM raises builtin types for what it cannot count
+        return None
 
 
 def _last_line(e: BaseException) -> str:

@@ -73,6 +73,7 @@ def run_bench(
     *,
     model: Path,
     artifact: Path,
+    manifest: dict,
     feeds: dict,
     threads: int,
     warmup: int,
@@ -81,9 +82,6 @@ def run_bench(
     atol: float,
 ) -> dict:
     """Run both engines in fresh processes, one after the other, and compare their outputs."""
-    from tvmedge.api import inspect
-
-    manifest = inspect(artifact)
     with tempfile.TemporaryDirectory(prefix="tvmedge-bench-") as tmp:
         work = Path(tmp)
         np.savez(work / "inputs.npz", **feeds)

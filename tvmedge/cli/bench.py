@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from tvmedge import api
+from tvmedge.bench.agreement import DEFAULT_ATOL, DEFAULT_RTOL
 from tvmedge.bench.report import table, write_json
 from tvmedge.cli.compile import add_input_shape
 from tvmedge.cli.run import add_random_inputs, dims
@@ -21,10 +22,25 @@ def add_parser(sub) -> None:
     p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     p.add_argument("--repeat", type=int, default=50, help="timed runs (default 50)")
     add_random_inputs(p)
-    p.add_argument("--rtol", type=float, help="relative tolerance for agreement (default 1e-4)")
-    p.add_argument("--atol", type=float, help="absolute tolerance for agreement (default 1e-5)")
+    add_tolerances(p)
     p.add_argument("--json", help="also write the full report as JSON to this file")
     p.set_defaults(handler=handle)
+
+
+def add_tolerances(p) -> None:
+    """Agreement means max|tvmedge - ort| <= atol + rtol * max|ort| for every output."""
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=DEFAULT_RTOL,
+        help=f"relative tolerance for agreement (default {DEFAULT_RTOL:g})",
+    )
+    p.add_argument(
+        "--atol",
+        type=float,
+        default=DEFAULT_ATOL,
+        help=f"absolute tolerance for agreement (default {DEFAULT_ATOL:g})",
+    )
 
 
 def handle(args) -> int:

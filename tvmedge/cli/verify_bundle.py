@@ -3,6 +3,7 @@
 from tabulate import tabulate
 
 from tvmedge import api
+from tvmedge.cli.bench import add_tolerances
 from tvmedge.cli.run import add_random_inputs, dims
 
 EXIT_MISMATCH = 3
@@ -17,8 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", required=True, help="the .onnx it was compiled from")
     p.add_argument("--inputs", help=".npz inputs (default: seeded random)")
     add_random_inputs(p)
-    p.add_argument("--rtol", type=float)
-    p.add_argument("--atol", type=float)
+    add_tolerances(p)
     p.set_defaults(handler=handle)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import tvm
 
 from tvmedge import rewrites
-from tvmedge.build import TUNING_STEPS, steps
+from tvmedge.build import TUNING_STEPS, flops_of, steps
 from tvmedge.errors import ShapeError
 from tvmedge.frontend import check_supported, graph_inputs, load_onnx
 from tvmedge.frontend.importer import import_onnx
@@ -91,9 +91,4 @@ def _mean_ms(run_secs) -> float:
 
 
 def _flop(task) -> float:
-    from tvm.s_tir.analysis import estimate_tir_flops
-
-    try:
-        return float(estimate_tir_flops(task.dispatched[0]))
-    except Exception:  # some kernels (e.g. with symbolic loops) have no static count
-        return 0.0
+    return flops_of(task.dispatched[0]) or 0.0
