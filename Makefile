@@ -22,8 +22,8 @@ demo: $(DEMO_MODEL)
 	$(BIN)/tvmedge bench $(DEMO_MODEL) --target host --repeat 20 --json build/demo-bench.json
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check tvmedge tests
-	$(BIN)/ruff format --check tvmedge tests
+	$(BIN)/ruff check tvmedge tests benchmarks scripts
+	$(BIN)/ruff format --check tvmedge tests benchmarks scripts
 
 # Cross compilers and qemu for the device-bundle tests (apt-get; needs root or sudo).
 toolchains:

@@ -1,6 +1,9 @@
 """Bench zoo models against ONNX Runtime and write the figures BENCHMARKS.md shows.
 
-    python benchmarks/run.py squeezenet resnet50 --repeat 20
+    python benchmarks/run.py squeezenet resnet18 mobilenetv2 --repeat 20
+
+Models: the onnx wheel's architectures with seeded weights (``tvmedge.zoo``) and the PyTorch
+definitions in ``benchmarks/models.py`` (ResNet-18, MobileNetV2, CNN-LSTM, encoder).
 
 Each model goes through `tvmedge.api.bench` (separate processes per engine, same inputs,
 threads, warm-up, repeats and timer). Reports are saved as JSON under benchmarks/results/ and
@@ -16,6 +19,9 @@ import sys
 from pathlib import Path
 
 from tvmedge import api, zoo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import models as torch_models  # benchmarks/models.py: the PyTorch-defined models
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
@@ -62,9 +68,17 @@ def write_section(path: Path, section: str, body: str) -> None:
     path.write_text(text)
 
 
+def model_path(name: str) -> Path:
+    """The ONNX file of benchmark model ``name``, made from the onnx wheel or PyTorch."""
+    out = ROOT / "build" / "models" / f"{name}.onnx"
+    if name in zoo.MODELS:
+        return zoo.materialize(name, out)
+    return torch_models.export(name, out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("models", nargs="+", choices=sorted(zoo.MODELS))
+    p.add_argument("models", nargs="+", choices=sorted({*zoo.MODELS, *torch_models.MODELS}))
     p.add_argument("--target", default="host")
     p.add_argument("--threads", type=int, default=api.default_threads())
     p.add_argument("--warmup", type=int, default=3)
@@ -73,7 +87,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     results = {}
     for name in args.models:
-        model = zoo.materialize(name, ROOT / "build" / "models" / f"{name}.onnx")
+        model = model_path(name)
         results[name] = api.bench(
             model,
             target=args.target,

@@ -15,10 +15,11 @@ from onnx_graphs import model as _model
 from tvm import relax
 
 from tvmedge import build as _build
-from tvmedge import targets, zoo
+from tvmedge import rewrites, targets, zoo
 from tvmedge.frontend import graph_inputs, load_onnx
 from tvmedge.frontend import shapes as _shapes
 from tvmedge.frontend.importer import import_onnx
+from tvmedge.schedules import common
 
 RNG = np.random.default_rng(0)
 
@@ -34,7 +35,7 @@ def model(nodes, inputs, outputs, initializers=(), opset: int = 13) -> onnx.Mode
     )
 
 
-def _compile(proto: onnx.ModelProto, tmp_path, *, scheduled: bool, monkeypatch):
+def _compile(proto: onnx.ModelProto, tmp_path, *, scheduled: bool, monkeypatch, layout="nhwc"):
     path = tmp_path / "model.onnx"
     onnx.save(proto, path)
     loaded = load_onnx(path)
@@ -42,7 +43,8 @@ def _compile(proto: onnx.ModelProto, tmp_path, *, scheduled: bool, monkeypatch):
     with monkeypatch.context() as m:
         if not scheduled:  # the reference: TVM's default loops, no rule applies
             m.setattr(_build, "cpu_rules", lambda _target: [])
-        return _build.build(mod, targets.get("host"))
+        names = rewrites.DEFAULT if layout == "nhwc" else ("fold-batchnorm", "simplify")
+        return _build.build(mod, targets.get("host"), rewrite_names=names)
 
 
 def _run(result, feeds: dict) -> list[np.ndarray]:
@@ -52,11 +54,11 @@ def _run(result, feeds: dict) -> list[np.ndarray]:
     return [o.numpy() for o in outs]
 
 
-def check(proto, feeds, tmp_path, monkeypatch, *, all_scheduled=True, batches=None):
+def check(proto, feeds, tmp_path, monkeypatch, *, all_scheduled=True, batches=None, layout="nhwc"):
     """Scheduled == unscheduled (to float rounding), both == ONNX Runtime; and, unless told
     otherwise, every kernel but reshapes got a default schedule."""
-    built = _compile(proto, tmp_path, scheduled=True, monkeypatch=monkeypatch)
-    reference = _compile(proto, tmp_path, scheduled=False, monkeypatch=monkeypatch)
+    built = _compile(proto, tmp_path, scheduled=True, monkeypatch=monkeypatch, layout=layout)
+    reference = _compile(proto, tmp_path, scheduled=False, monkeypatch=monkeypatch, layout=layout)
     if all_scheduled:
         assert [k for k in built.unscheduled if not k.startswith("reshape")] == []
     for feed in [feeds] if batches is None else batches:
@@ -103,11 +105,51 @@ def _conv(cin, cout, hw, *, k=3, stride=1, pad=1, group=1, relu=True):
         dict(cin=6, cout=10, hw=(9, 14), group=2),  # grouped
         dict(cin=16, cout=24, hw=(13, 13), k=1, pad=0),  # 1x1
         dict(cin=7, cout=33, hw=(5, 71), k=5, pad=2, relu=False),  # 5x5, wide rows, no epilogue
+        dict(cin=32, cout=1000, hw=(13, 13), k=1, pad=0),  # 1000 channels: no whole register
+        dict(cin=4, cout=16, hw=(55, 55)),  # 3025 pixels: a tile must not straddle two rows
+        dict(cin=3, cout=64, hw=(29, 29), k=7, stride=2, pad=3),  # a 3-channel stem
     ],
-    ids=["3x3-17ch", "3x3-stride2", "depthwise-stride2", "grouped", "1x1", "5x5-wide"],
+    ids=[
+        "3x3-17ch",
+        "3x3-stride2",
+        "depthwise-stride2",
+        "grouped",
+        "1x1",
+        "5x5-wide",
+        "1x1-1000ch",
+        "3x3-55x55",
+        "7x7-stem",
+    ],
 )
-def test_conv2d(case, tmp_path, monkeypatch):
-    check(*_conv(**case), tmp_path, monkeypatch)
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_conv2d(case, layout, tmp_path, monkeypatch):
+    check(*_conv(**case), tmp_path, monkeypatch, layout=layout)
+
+
+@pytest.mark.parametrize(
+    ("rows", "budget", "quantum", "want"),
+    [
+        (169, 28, 13, 13),  # 13x13 pixels: one output row
+        (3025, 28, 55, 11),  # 55x55: 25 divides 3025 but straddles rows of 55
+        (49, 28, 7, 7),
+        (3136, 28, 56, 28),
+        (13, 8, 13, 1),  # no divisor within the budget: one row, never a tail
+    ],
+)
+def test_row_tile_divides_and_never_straddles(rows, budget, quantum, want):
+    got = common.row_tile(rows, budget, quantum)
+    assert got == want
+    assert rows % got == 0 and (quantum % got == 0 or got % quantum == 0)
+
+
+def test_tile_plan_prefers_whole_registers_and_rows():
+    # 1000 channels: 25-wide vectors fill registers best but spill; one register per vector
+    # (a divisor of 1000 within 16 lanes) leaves room for all 13 rows of a 13x13 output
+    width, rows, vectors = common.plan_tile(169, 1000, 16, 28, 13)
+    assert width <= 16 and 1000 % width == 0 and rows == 13 and rows * vectors <= 28
+    # 64 channels, 56-wide rows: 4 whole registers, 7 rows (28 accumulators)
+    width, rows, vectors = common.plan_tile(3136, 64, 16, 28, 56)
+    assert width % 16 == 0 and rows * vectors * width // 16 <= 28 and rows >= 4
 
 
 def test_gemm_with_bias_and_relu(tmp_path, monkeypatch):

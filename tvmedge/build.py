@@ -64,6 +64,9 @@ DEFAULT_SCHEDULES: dict[str, Callable[[Target], list[tvm.transform.Pass]]] = {
     "armv7": _cpu_default,
     "cuda": _dlight_gpu,
 }
+# Split loops whose tail is predicated into a predicate-free body and a tail, so a vector or
+# register tile that does not divide its extent keeps its vector code in the main part.
+CODEGEN_CONFIG = {"s_tir.LoopPartition": {"partition_const_loop": True}}
 TUNING_STEPS = ("rewrites", "dispatch", "legalize")  # what tuning sees: tasks come from here
 
 
@@ -146,7 +149,8 @@ def build(
                     flops = kernel_flops(mod)
         start = time.perf_counter()
         log(f"generating code for {target.describe()}")
-        executable = tvm.compile(mod, target=tvm_target, relax_pipeline=None)
+        with tvm.transform.PassContext(config=CODEGEN_CONFIG):
+            executable = tvm.compile(mod, target=tvm_target, relax_pipeline=None)
         timings["codegen"] = time.perf_counter() - start
     except Exception as e:  # TVM raises builtin types (RuntimeError, ValueError, ...)
         raise BuildError(

@@ -15,6 +15,8 @@ import tvm
 from tvm import relax
 
 from tvmedge.errors import TvmedgeError
+from tvmedge.rewrites.fold_weights import fold_weights
+from tvmedge.rewrites.layout import channels_last
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,15 @@ def _simplify(_target) -> list[tvm.transform.Pass]:
     return [relax.transform.CanonicalizeBindings(), relax.transform.DeadCodeElimination()]
 
 
+def _layout_nhwc(target) -> list[tvm.transform.Pass]:
+    # Channels-last convolutions on CPUs: the output channels become the contiguous axis, so a
+    # conv's inner loop is a vector of weights times a broadcast input pixel, whatever its stride
+    # or input channel count. Layout-agnostic ops follow; transposes are left at the edges.
+    if target.family == "cuda":
+        return []
+    return [fold_weights, channels_last, relax.transform.CanonicalizeBindings()]
+
+
 REGISTRY = MappingProxyType(
     {
         r.name: r
@@ -47,10 +58,15 @@ REGISTRY = MappingProxyType(
                 _fold_batchnorm,
             ),
             Rewrite("simplify", "canonicalize bindings, drop dead code", _simplify),
+            Rewrite(
+                "layout-nhwc",
+                "channels-last convolutions on CPU targets (NHWC data, HWIO weights)",
+                _layout_nhwc,
+            ),
         )
     }
 )
-DEFAULT = ("fold-batchnorm", "simplify")
+DEFAULT = ("fold-batchnorm", "simplify", "layout-nhwc")
 
 
 def passes(names: tuple[str, ...], target) -> list[tvm.transform.Pass]:

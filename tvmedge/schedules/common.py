@@ -36,7 +36,7 @@ class Cpu:
     @property
     def accumulators(self) -> int:
         """Vector registers a tile may hold as accumulators; the rest feed the FMAs."""
-        return self.registers // 2
+        return self.registers - 4
 
 
 def blocks_of(func: tirx.PrimFunc) -> tuple[s_tir.Schedule, list[SBlockInfo]] | None:
@@ -171,34 +171,49 @@ def tile_reduction(
     cpu: Cpu,
     *,
     vec: int,
-    reg: int | None,
+    reg: list[int],
+    vec_major: bool = False,
 ) -> None:
     """Register-tile a reduction block, folding its element-wise epilogue into the tile.
 
     ``vec`` indexes the spatial iter to vectorize (the output's contiguous axis); ``reg`` the
-    spatial iter whose tile is unrolled so each loaded vector feeds several accumulators
-    (output channels of a conv, rows of a matmul). The nest becomes
+    adjacent spatial iters, fused into one, whose tile is unrolled so each loaded vector feeds
+    several accumulators (a conv's output pixels, a matmul's rows). The nest becomes
 
         parallel(spatial outer) / reductions / reg tile (unrolled) / vector tile (vectorized)
 
-    with the accumulators in a local buffer written back, epilogue fused, per tile.
+    with the accumulators in a local buffer written back, epilogue fused, per tile. With
+    ``vec_major`` the vector axis's tiles are the outermost (a big weight panel stays in cache
+    while every output pixel uses it), else they are in iteration order. Tiles
+    always divide their extents: a predicated tail inside a vector loop scalarizes it.
     """
     extents = const_extents(info)
-    kinds = info.dom_kind()
+    kinds = list(info.dom_kind())
     lanes = cpu.lanes(out_dtype(sch, info.block_rv))
     block = info.block_rv
     writeback = sch.cache_write(block, 0, "local")
     fold_epilogue(sch, writeback)
-    loops = sch.get_loops(block)
+    loops = list(sch.get_loops(block))
+    quantum = extents[max(reg)] if reg else 1
+    if len(reg) > 1:  # one axis of (say) all output pixels, so a tile rarely needs a tail
+        first = min(reg)
+        fused = sch.fuse(*[loops[i] for i in sorted(reg)])
+        size = 1
+        for i in reg:
+            size *= extents[i]
+        drop = set(reg) - {first}
+        loops = [fused if i == first else lp for i, lp in enumerate(loops) if i not in drop]
+        extents = [size if i == first else e for i, e in enumerate(extents) if i not in drop]
+        kinds = [k for i, k in enumerate(kinds) if i not in drop]
+        vec -= sum(1 for i in drop if i < vec)
+        reg = [first]
+    reg_axis = reg[0] if reg else None
 
-    width = vector_factor(extents[vec], lanes)
-    registers = -(-width // lanes)
-    budget = max(1, cpu.accumulators // registers)
-    rows = 1 if reg is None else _rows(extents[reg], budget)
+    reg_extent = 1 if reg_axis is None else extents[reg_axis]
+    width, rows, extra = plan_tile(reg_extent, extents[vec], lanes, cpu.accumulators, quantum)
     vec_outer, vec_inner = sch.split(loops[vec], [None, width])
     unroll = []
-    extra = divisor_at_most(-(-extents[vec] // width), budget // rows)
-    if extra > 1:  # too few rows for the FMA latency: unroll more vectors instead
+    if extra > 1:  # several vectors per row: each broadcast feeds more than one FMA
         vec_outer, vec_unroll = sch.split(vec_outer, [None, extra])
         unroll.append(vec_unroll)
     outer = []
@@ -207,12 +222,15 @@ def tile_reduction(
             continue
         if i == vec:
             outer.append(vec_outer)
-        elif i == reg and rows > 1:
+        elif i == reg_axis and rows > 1:
             reg_outer, reg_inner = sch.split(loops[i], [None, rows])
             outer.append(reg_outer)
             unroll.insert(0, reg_inner)
         else:
             outer.append(loops[i])
+    if vec_major:
+        outer.remove(vec_outer)
+        outer.insert(0, vec_outer)
     reductions = [loops[i] for i, kind in enumerate(kinds) if kind == "R"]
     sch.reorder(*outer, *reductions, *unroll, vec_inner)
     work = 1
@@ -231,10 +249,45 @@ def tile_reduction(
         sch.vectorize(sch.get_loops(init)[-1])
 
 
-def _rows(extent: int, budget: int) -> int:
-    """Rows per register tile: a divisor of ``extent`` if a good one exists, else a tail."""
-    rows = divisor_at_most(extent, budget)
-    return rows if 2 * rows > min(extent, budget) else min(extent, budget)
+def row_tile(rows: int, budget: int, quantum: int) -> int:
+    """The largest row count within ``budget`` that divides ``rows`` and tiles whole
+    ``quantum``-long runs (the innermost fused axis, an output row of pixels): a tile that
+    straddles two runs is not a box, and its write-back would cover pixels of other tiles."""
+    return max(
+        r
+        for r in range(1, min(rows, budget) + 1)
+        if rows % r == 0 and (quantum % r == 0 or r % quantum == 0)
+    )
+
+
+def tile_shape(rows: int, vectors: int, budget: int, quantum: int = 0) -> tuple[int, int]:
+    """(rows, vectors) of the register tile, each a divisor of its extent (a tail inside the
+    tile costs more than a smaller tile). Rows come first: a row's operand is a broadcast from
+    L1, a vector's is a weight panel streamed from L2, so each vector should feed many rows.
+    Vectors are added only while the rows leave half the accumulators idle."""
+    r = row_tile(rows, budget, quantum or rows)
+    v = divisor_at_most(vectors, budget // r) if 2 * r <= budget else 1
+    return r, v
+
+
+def plan_tile(reg_extent: int, vec_extent: int, lanes: int, accumulators: int, quantum: int):
+    """(vector width, rows, vectors) for a register tile: the vector width that fills its
+    registers best is not always best overall, and odd widths (1000 channels as 25-wide
+    vectors) make LLVM spill: candidates are whole registers dividing the extent, or the
+    largest divisor within one register. Each is scored by filled lanes x busy accumulators,
+    halved for a one-row tile, which streams weights at one load per FMA."""
+    widths = {k * lanes for k in (1, 2, 4) if vec_extent % (k * lanes) == 0}
+    widths.add(divisor_at_most(vec_extent, lanes))  # part of one register, no tail
+    best, best_score = None, -1.0
+    for width in sorted(widths, reverse=True):
+        registers = -(-width // lanes)
+        budget = max(1, accumulators // registers)
+        rows, vectors = tile_shape(reg_extent, -(-vec_extent // width), budget, quantum)
+        fill = width / (registers * lanes)
+        score = fill * rows * vectors * registers / accumulators * (1 if rows > 1 else 0.5)
+        if score > best_score:
+            best, best_score = (width, rows, vectors), score
+    return best
 
 
 class Rule(CPUScheduleRule):

@@ -51,32 +51,62 @@ def uses(expr, var: tirx.Var) -> bool:
     return any(v.same_as(var) for v in collect_vars_used_in_prim_expr(expr))
 
 
-def register_axis(info: SBlockInfo, vec: int, loads: list[TensorLoad]) -> int | None:
-    """The spatial iter to unroll into registers: one the vector-loaded operand does not
-    depend on (a conv's output channel, a matmul's row), so its other operand is broadcast."""
+def register_axes(info: SBlockInfo, vec: int, loads: list[TensorLoad]) -> list[int]:
+    """The spatial iters to unroll into registers: adjacent ones the vector-loaded operand does
+    not depend on (a conv's output pixels in NHWC, its output channels in NCHW, a matmul's
+    rows), so the other operand is a broadcast scalar. They are fused into one tile axis."""
     var = info.iters[vec].var
     vector_load = next((ld for ld in loads if any(uses(i, var) for i in ld.indices)), None)
     if vector_load is None:
-        return None
-    candidates = [
+        return []
+    return longest_run(
         i
         for i, it in enumerate(info.iters)
         if it.kind == "S"
         and i != vec
         and not any(uses(ix, it.var) for ix in vector_load.indices)
         and int(it.dom) > 1
-    ]
-    return max(candidates, key=lambda i: int(info.iters[i].dom), default=None)
+    )
 
 
-def schedule_contraction(sch, infos, main: SBlockInfo, cpu, *, vec: int, reg: int | None):
+def longest_run(indices) -> list[int]:
+    """The run of consecutive iter positions in ``indices`` with the most positions."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return max(runs, key=len, default=[])
+
+
+def vector_operand_larger(info: SBlockInfo, vec: int, loads: list[TensorLoad]) -> bool:
+    """Whether the operand loaded as vectors (a conv's weights) is the bigger of the two."""
+    var = info.iters[vec].var
+    vector = [ld for ld in loads if any(uses(i, var) for i in ld.indices)]
+    if len(vector) != 1:
+        return False
+    other = next(ld for ld in loads if ld is not vector[0])
+    return _elements(vector[0].source) > _elements(other.source)
+
+
+def _elements(buffer) -> int:
+    n = 1
+    for d in buffer.shape:
+        n *= int(d) if isinstance(d, tirx.IntImm) else 1 << 20
+    return n
+
+
+def schedule_contraction(sch, infos, main: SBlockInfo, loads, cpu, *, vec: int, reg: list[int]):
     """Tile ``main`` and give every other block of the function (pads, epilogues that would
     not fuse) the injective schedule. Returns the schedule, or None if a block is not
     injective (a second reduction: some other rule's kernel)."""
     others = {info.name for info in infos if info is not main}
     if not all(info.is_injective() for info in infos if info is not main):
         return None
-    tile_reduction(sch, main, cpu, vec=vec, reg=reg)
+    tile_reduction(
+        sch, main, cpu, vec=vec, reg=reg, vec_major=vector_operand_larger(main, vec, loads)
+    )
     schedule_root_blocks(sch, others, cpu)
     return sch
 

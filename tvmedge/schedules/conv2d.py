@@ -14,7 +14,8 @@ from tvm import tirx
 
 from tvmedge.schedules.common import Rule
 from tvmedge.schedules.contraction import (
-    register_axis,
+    longest_run,
+    register_axes,
     schedule_contraction,
     single_contraction,
 )
@@ -38,7 +39,7 @@ class Conv2d(Rule):
         sch, infos = kernel
         main, loads, axes = found
         vec = axes[-1]
-        reg = register_axis(main, vec, loads)
-        if reg is None:  # depthwise: block over output rows instead
-            reg = axes[-2] if len(axes) > 1 else None
-        return schedule_contraction(sch, infos, main, self.cpu, vec=vec, reg=reg)
+        reg = register_axes(main, vec, loads)
+        if not reg:  # depthwise: every operand is a vector; block over output pixels
+            reg = longest_run(i for i in axes if i != vec and int(main.iters[i].dom) > 1)
+        return schedule_contraction(sch, infos, main, loads, self.cpu, vec=vec, reg=reg)

@@ -12,7 +12,7 @@ from tvm import tirx
 
 from tvmedge.schedules.common import Rule
 from tvmedge.schedules.contraction import (
-    register_axis,
+    register_axes,
     schedule_contraction,
     single_contraction,
 )
@@ -32,5 +32,5 @@ class Matmul(Rule):
             return None  # a sliding window: Conv2d's kernel
         vec = axes[-1]
         return schedule_contraction(
-            sch, infos, main, self.cpu, vec=vec, reg=register_axis(main, vec, loads)
+            sch, infos, main, loads, self.cpu, vec=vec, reg=register_axes(main, vec, loads)
         )

@@ -36,7 +36,7 @@ class Reduction(Rule):
             if not info.is_reduction():
                 continue
             if (vec := _window_axis(sch, info)) is not None:
-                tile_reduction(sch, info, self.cpu, vec=vec, reg=None)
+                tile_reduction(sch, info, self.cpu, vec=vec, reg=[])
             else:
                 _parallel_spatial(sch, info)
         schedule_root_blocks(sch, injective, self.cpu)

@@ -27,6 +27,7 @@ _FAMILIES: tuple[str, ...] = (
     "slicing",
     "broadcast",
     "sequence",
+    "inference",
 )  # modules under this package, imported on first use
 
 
