@@ -13,12 +13,13 @@ any subset of the outputs, ``layout`` 0 and 1, ``clip``, ``activations`` with
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import tvm
-from tvm import relax
+from tvm import relax, tirx
 from tvm.relax.frontend.onnx.onnx_frontend import OnnxOpConverter
 
 from tvmedge.frontend.converters import register
@@ -125,10 +126,27 @@ def _text(value) -> str:
 
 
 def _split(bb, x: Expr, sections: int | list[int], axis: int) -> list[Expr]:
+    """``sections`` equal parts of ``x`` (or parts cut at the given indices) along ``axis``.
+
+    Each part is a strided slice, not an output of one split: a slice fuses into the kernel
+    that consumes it (a gate's activation), where a split is a kernel of its own per time
+    step, copying every gate."""
     if sections == 1:  # Relax's split then returns the tensor itself, not a 1-tuple
         return [x]
-    parts = bb.emit(_op.split(x, sections, axis))
-    return [bb.emit(relax.TupleGetItem(parts, i)) for i in range(len(parts.ty.fields))]
+    x = bb.normalize(x)
+    size = x.ty.shape.values[axis]
+    if not isinstance(size, tirx.IntImm):
+        parts = bb.emit(_op.split(x, sections, axis))
+        return [bb.emit(relax.TupleGetItem(parts, i)) for i in range(len(parts.ty.fields))]
+    if isinstance(sections, int):
+        step = int(size) // sections
+        bounds = [i * step for i in range(sections + 1)]
+    else:
+        bounds = [0, *(int(i) for i in sections), int(size)]
+    return [
+        bb.emit(_op.strided_slice(x, axes=[axis], begin=[lo], end=[hi]))
+        for lo, hi in itertools.pairwise(bounds)
+    ]
 
 
 _DIRECTIONS = {"forward": (False,), "reverse": (True,), "bidirectional": (False, True)}
