@@ -45,7 +45,8 @@ def render(results: dict, meta: dict) -> str:
     m = meta["machine"]
     lines = [
         f"Measured {meta['date']} on {m['cpu']} ({m['physical_cores']} cores, {m['arch']}), "
-        f"threads {meta['threads']}, batch 1, warm-up {meta['warmup']}, {meta['repeat']} runs; "
+        f"threads {meta['threads']}, batch 1, warm-up {meta['warmup']}, {meta['repeat']} runs x "
+        f"{meta.get('rounds', 1)} alternating rounds per engine; "
         f"tvmedge {meta['versions']['tvmedge']}, TVM {meta['versions']['tvm']}, "
         f"onnxruntime {meta['versions']['onnxruntime']}. Command: `{meta['command']}`.",
         "",
@@ -83,6 +84,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=api.default_threads())
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeat", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per engine")
     p.add_argument("--section", default="untuned", help="BENCHMARKS.md section to (re)write")
     args = p.parse_args(argv)
     results = {}
@@ -94,6 +96,7 @@ def main(argv=None) -> int:
             threads=args.threads,
             warmup=args.warmup,
             repeat=args.repeat,
+            rounds=args.rounds,
         )
         print(_row(name, results[name]), flush=True)
     first = next(iter(results.values()))
@@ -104,6 +107,7 @@ def main(argv=None) -> int:
         "threads": args.threads,
         "warmup": args.warmup,
         "repeat": args.repeat,
+        "rounds": args.rounds,
         "command": "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
     }
     out = ROOT / "benchmarks" / "results" / f"{args.section}-{meta['date']}.json"

@@ -7,6 +7,7 @@ lines, logs of another target, resume after a kill, and remote measurement over 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -59,7 +60,9 @@ def tune(model: Path, logs: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 def record_lines(logs: Path) -> list[str]:
-    return [ln for f in logs.rglob(RECORDS) for ln in f.read_text().splitlines()]
+    plain = [ln for f in logs.rglob(RECORDS) for ln in f.read_text().splitlines()]
+    packed = [gzip.decompress(f.read_bytes()).decode() for f in logs.rglob(f"{RECORDS}.gz")]
+    return plain + [ln for text in packed for ln in text.splitlines()]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -104,6 +107,55 @@ def test_tuned_records_are_reused_by_another_model(tuned, tmp_path):
     _, ours = api.run(result.path, inputs={"x": x})
     (ref,) = ort.InferenceSession(str(other)).run(None, {"x": x})
     np.testing.assert_allclose(ours["y"], ref, rtol=1e-4, atol=1e-6)
+
+
+def test_every_task_is_seeded_with_its_default_schedule(tuned):
+    """A tune measures the default schedule of each task first and keeps it as a record, so
+    the best record is never slower than an untuned compile and the search starts there."""
+    from tvmedge import targets
+    from tvmedge.build import default_rules
+    from tvmedge.tune.cache import TuningCache
+    from tvmedge.tune.tasks import extract, search_target, tuning_module
+    from tvmedge.tune.worker import default_schedule
+
+    root, model = tuned
+    target = targets.get("host")
+    tvm_target = search_target(target)
+    database = TuningCache(root / "logs", target.name, target.tvm_target()).load(print)
+    seeded = 0
+    for task in extract(tuning_module(model, {}, target), tvm_target):
+        workload = task.dispatched[0]
+        sch = default_schedule(workload["main"], default_rules(target), tvm_target)
+        if sch is None:
+            continue
+        records = database.get_top_k(database.commit_workload(workload), 1 << 30)
+        assert any(str(r.trace) == str(sch.trace) for r in records), task.task_name
+        seeded += 1
+    assert seeded >= 1
+
+
+def test_shipped_logs_keep_the_best_record_of_each_kernel_and_still_apply(tuned, tmp_path):
+    root, model = tuned
+    proc = tune(model, root / "logs", "--ship", tmp_path / "shipped")
+    assert proc.returncode == 0, proc.stderr
+    assert "shipped" in proc.stderr
+    full = [json.loads(ln) for ln in record_lines(root / "logs")]
+    lean = [json.loads(ln) for ln in record_lines(tmp_path / "shipped")]
+    assert 0 < len(lean) < len(full)
+    workloads = [rec[0] for rec in lean]
+    assert len(workloads) == len(set(workloads))  # one record per kernel
+
+    def mean(rec):
+        return sum(rec[1][1]) / len(rec[1][1])
+
+    best_full = sorted(mean(r) for r in full)
+    assert all(mean(r) in best_full for r in lean)
+    assert min(mean(r) for r in lean) == best_full[0]
+    result = api.compile(
+        model, output=tmp_path / "a.tvmedge", tuning_logs=tmp_path / "shipped", log=print
+    )
+    assert result.manifest["tuning"]["applied"]
+    assert result.manifest["tuning"]["coverage"]["tuned"] >= len(lean)
 
 
 def test_second_tune_does_no_repeated_work(tuned):

@@ -228,6 +228,8 @@ def tune(
     rpc_tracker: str | None = None,
     rpc_key: str | None = None,
     dry_run: bool = False,
+    seeds_only: bool = False,
+    ship: str | Path | None = None,
     progress: Callable[[dict], None] | None = None,
     log: Log = _stderr,
 ) -> dict:
@@ -235,6 +237,10 @@ def tune(
 
     ``trials`` and ``time_budget`` (minutes) bound this run; ``trials_per_task`` caps each
     kernel over all runs (the target's default), so repeated runs resume and never redo work.
+    ``seeds_only``: measure the default schedules and their variants (the search's seeds) for
+    every kernel, then stop: minutes where the search takes hours. ``ship``: afterwards, write
+    the best record of every kernel in the cache (lean logs, what tvmedge ships in
+    tuning-logs/) under that folder.
     """
     from tvmedge.export import toolchain as _toolchain
     from tvmedge.tune import driver, logs
@@ -260,6 +266,8 @@ def tune(
     cap = trials_per_task or resolved.tuning.trials_per_task
     budget = trials if trials is not None else (None if time_budget else resolved.tuning.max_trials)
     planned = driver.plan_trials(before, cap, budget)
+    if seeds_only:
+        planned = {s.name: 0 for s in before}
     report = {
         "target": resolved.name,
         "cache": str(cache.folder),
@@ -270,7 +278,7 @@ def tune(
     }
     if dry_run or not planned:
         report["after"] = report["before"]
-        return report
+        return _ship(report, cache, ship, log) if not dry_run else report
     workers = builder_workers or max(1, (os.cpu_count() or 2) - 1)
     plan = {
         "model": str(Path(model).resolve()),
@@ -280,6 +288,7 @@ def tune(
         "tasks": sorted(planned),
         "trials": sum(planned.values()),
         "trials_per_task": max(planned.values()),
+        "seeds_only": seeds_only,
         "trials_per_iter": trials_per_iter,
         "builder_workers": workers,
         "builder_timeout": builder_timeout,
@@ -289,7 +298,7 @@ def tune(
     }
     log(
         f"tuning {len(planned)} of {len(extracted)} tasks for {resolved.describe()}: "
-        f"{plan['trials']} trials"
+        + ("default-schedule seeds only" if seeds_only else f"{plan['trials']} trials")
         + (f", at most {time_budget:g} min" if time_budget else "")
         + f"; logs in {cache.folder}"
     )
@@ -299,6 +308,19 @@ def tune(
     report["errors"] = outcome["last"].get("errors", {"build": 0, "run": 0})
     report["first_error"] = outcome["last"].get("first_error")
     report["after"] = [s.__dict__ for s in _tasks.states(extracted, cache.load(warn))]
+    return _ship(report, cache, ship, log)
+
+
+def _ship(report: dict, cache, ship, log: Log) -> dict:
+    """Write the cache's lean logs (best record per kernel) under ``ship``, if asked."""
+    from tvmedge.tune.cache import write_lean
+
+    if ship is None or not cache.exists():
+        return report
+    records, size = write_lean(cache, Path(ship))
+    folder = Path(ship) / cache.target_name / cache.key
+    log(f"shipped {records} records ({size / 1024:.0f} KiB) to {folder}")
+    report["shipped"] = {"folder": str(folder), "records": records, "bytes": size}
     return report
 
 
@@ -359,19 +381,21 @@ def bench(
     threads: int | None = None,
     warmup: int = 5,
     repeat: int = 50,
+    rounds: int = 1,
     seed: int = 0,
     dims: dict[str, int] | None = None,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     log: Log = _stderr,
 ) -> dict:
-    """Compile (unless ``artifact`` is given) and compare with ONNX Runtime; returns the report."""
+    """Compile (unless ``artifact`` is given) and compare with ONNX Runtime; returns the report.
+    ``rounds`` > 1 alternates the engines that many times and pools the timings."""
     import tempfile
 
     from tvmedge.bench.compare import run_bench
 
-    if warmup < 0 or repeat < 1:
-        raise TvmedgeError("--warmup must be >= 0 and --repeat >= 1")
+    if warmup < 0 or repeat < 1 or rounds < 1:
+        raise TvmedgeError("--warmup must be >= 0, --repeat and --rounds >= 1")
     threads = threads or default_threads()
     if threads < 1:
         raise TvmedgeError("--threads must be >= 1")
@@ -389,6 +413,7 @@ def bench(
         log(
             f"benchmarking tvmedge and onnxruntime: {threads} threads, "
             f"{warmup} warm-up + {repeat} timed runs each, separate processes"
+            + (f", {rounds} alternating rounds" if rounds > 1 else "")
         )
         return run_bench(
             model=Path(model),
@@ -400,6 +425,7 @@ def bench(
             repeat=repeat,
             rtol=rtol,
             atol=atol,
+            rounds=rounds,
         )
 
 

@@ -28,11 +28,33 @@ def _tuned(database) -> list[tvm.transform.Pass]:
     return [] if database is None else [relax.transform.MetaScheduleApplyDatabase()]
 
 
-def _cpu_default(target: Target) -> list[tvm.transform.Pass]:
-    """tvmedge's default CPU schedules for every kernel the logs did not schedule."""
+def default_rules(target: Target) -> list:
+    """The default-schedule rules of ``target``: tvmedge's on CPUs, DLight's on GPUs."""
     from tvm.s_tir import dlight as dl
 
-    return [dl.ApplyDefaultSchedule(*cpu_rules(target))]
+    if target.family == "cuda":
+        return [
+            dl.gpu.Matmul(),
+            dl.gpu.GEMV(),
+            dl.gpu.Reduction(),
+            dl.gpu.GeneralReduction(),
+            dl.gpu.Fallback(),
+        ]
+    return cpu_rules(target)
+
+
+def rule_variants(target: Target) -> list[list]:
+    """Sets of default rules that tuning measures as seeds: the default set first."""
+    from tvmedge.schedules import cpu_variants
+
+    return [default_rules(target)] if target.family == "cuda" else cpu_variants(target)
+
+
+def _default(target: Target) -> list[tvm.transform.Pass]:
+    """The default schedules for every kernel the logs did not schedule."""
+    from tvm.s_tir import dlight as dl
+
+    return [dl.ApplyDefaultSchedule(*default_rules(target))]
 
 
 def _prepack(database) -> list[tvm.transform.Pass]:
@@ -43,26 +65,12 @@ def _prepack(database) -> list[tvm.transform.Pass]:
     return [relax.transform.SplitLayoutRewritePreproc(), relax.transform.FoldConstant()]
 
 
-def _dlight_gpu(_target: Target) -> list[tvm.transform.Pass]:
-    from tvm.s_tir import dlight as dl
-
-    return [
-        dl.ApplyDefaultSchedule(
-            dl.gpu.Matmul(),
-            dl.gpu.GEMV(),
-            dl.gpu.Reduction(),
-            dl.gpu.GeneralReduction(),
-            dl.gpu.Fallback(),
-        )
-    ]
-
-
 # The schedule step of each target family; a new family is one entry here, not an if-chain.
 DEFAULT_SCHEDULES: dict[str, Callable[[Target], list[tvm.transform.Pass]]] = {
-    "x86": _cpu_default,
-    "aarch64": _cpu_default,
-    "armv7": _cpu_default,
-    "cuda": _dlight_gpu,
+    "x86": _default,
+    "aarch64": _default,
+    "armv7": _default,
+    "cuda": _default,
 }
 # Split loops whose tail is predicated into a predicate-free body and a tail, so a vector or
 # register tile that does not divide its extent keeps its vector code in the main part.

@@ -7,6 +7,8 @@ import onnx
 import onnxruntime as ort
 from conftest import cli
 
+from tvmedge import api
+
 
 def test_compile_run_inspect_roundtrip(tiny_cnn, tmp_path):
     artifact = tmp_path / "tiny.tvmedge"
@@ -86,6 +88,18 @@ def test_bench_reports_latency_memory_size_and_agreement(tiny_cnn, tiny_artifact
     (row,) = report["agreement"]
     assert row["output"] == "probs" and row["top1_agreement"] == 1.0
     assert report["ratio_p50"] > 0
+
+
+def test_bench_rounds_alternate_fresh_processes_and_pool_timings(tiny_artifact, tiny_cnn):
+    report = api.bench(
+        tiny_cnn, artifact=tiny_artifact, repeat=4, warmup=1, rounds=3, threads=1, log=print
+    )
+    assert report["settings"]["rounds"] == 3
+    for engine in ("tvmedge", "onnxruntime"):
+        assert report["engines"][engine]["latency"]["runs"] == 12  # 4 runs in each of 3 rounds
+        assert len(report["engines"][engine]["latencies_ms"]) == 12
+    assert len(report["ratio_p50_rounds"]) == 3 and all(r > 0 for r in report["ratio_p50_rounds"])
+    assert report["agree"] is True
 
 
 def test_bench_refuses_an_artifact_of_another_model(tiny_cnn, tiny_artifact, tmp_path):

@@ -62,6 +62,7 @@ def table(report: dict) -> str:
         f"({report['machine']['physical_cores']} cores), target {report['artifact']['target']}"
         f"{'' if report['artifact']['tuned'] else ' (untuned)'}; threads {s['threads']}, "
         f"warm-up {s['warmup']}, runs {s['repeat']}"
+        + (f" x {s['rounds']} alternating rounds" if s.get("rounds", 1) > 1 else "")
     )
     perf = tabulate(rows, headers=["", "tvmedge", "onnxruntime", "tvmedge/ort"], tablefmt="github")
     agree_rows = [

@@ -21,6 +21,13 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, help="threads for both engines (default: physical cores)")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     p.add_argument("--repeat", type=int, default=50, help="timed runs (default 50)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="alternate the engines this many times, fresh processes each, timings pooled "
+        "(default 1; use 3+ on a machine whose speed drifts)",
+    )
     add_random_inputs(p)
     add_tolerances(p)
     p.add_argument("--json", help="also write the full report as JSON to this file")
@@ -52,6 +59,7 @@ def handle(args) -> int:
         threads=args.threads,
         warmup=args.warmup,
         repeat=args.repeat,
+        rounds=args.rounds,
         seed=args.seed,
         dims=dims(args.dim),
         rtol=args.rtol,

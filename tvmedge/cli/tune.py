@@ -27,6 +27,16 @@ def add_parser(sub) -> None:
     p.add_argument("--rpc-tracker", metavar="HOST:PORT", help="measure on devices of a tracker")
     p.add_argument("--rpc-key", help="device key registered with the tracker")
     p.add_argument("--dry-run", action="store_true", help="list tasks and cache state only")
+    p.add_argument(
+        "--seeds-only",
+        action="store_true",
+        help="measure each kernel's default schedule and its variants, then stop (no search)",
+    )
+    p.add_argument(
+        "--ship",
+        metavar="DIR",
+        help="then write the best record of every kernel (lean logs) under DIR, e.g. tuning-logs",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -40,6 +50,14 @@ class Progress:
     def __call__(self, event: dict) -> None:
         if event["event"] == "warning":
             print(f"warning: {event['message']}", file=sys.stderr)
+        if event["event"] == "info":
+            print(event["message"], file=sys.stderr)
+        if event["event"] == "seed":
+            print(
+                f"[{time.monotonic() - self.start:6.0f}s] {event['task'][:40]:40s} "
+                f"default schedule measured: {event['ms']:.3f} ms",
+                file=sys.stderr,
+            )
         if event["event"] != "batch":
             return
         best = f"{event['best_ms']:.3f} ms" if event["best_ms"] is not None else "-"
@@ -73,6 +91,8 @@ def handle(args) -> int:
         rpc_tracker=args.rpc_tracker,
         rpc_key=args.rpc_key,
         dry_run=args.dry_run,
+        seeds_only=args.seeds_only,
+        ship=args.ship,
         progress=Progress(),
     )
     if sys.stderr.isatty():

@@ -7,6 +7,8 @@ one gets it. Kernels no rule takes keep TVM's default loops.
 
 from __future__ import annotations
 
+import dataclasses
+
 from tvm.s_tir.dlight import ScheduleRule
 
 from tvmedge.schedules.common import Cpu
@@ -24,7 +26,20 @@ def cpu_of(target) -> Cpu:
     return Cpu(simd_bits=max(simd, 32), cores=cores, registers=registers)
 
 
-def cpu_rules(target) -> list[ScheduleRule]:
+def cpu_rules(target, cpu: Cpu | None = None) -> list[ScheduleRule]:
     """The default schedule rules for ``target``, most specific first."""
-    cpu = cpu_of(target)
+    cpu = cpu or cpu_of(target)
     return [Conv2d(cpu), Matmul(cpu), Reduction(cpu), ElementWise(cpu)]
+
+
+def cpu_variants(target) -> list[list[ScheduleRule]]:
+    """The default rules and variants of them that tuning measures per kernel before its
+    search: register tiles half as large (fewer accumulators, more cache-friendly panels), and
+    the other loop order of the tiles. The best measured one becomes the kernel's record."""
+    cpu = cpu_of(target)
+    half = cpu.registers // 2
+    return [
+        cpu_rules(target, cpu),
+        cpu_rules(target, dataclasses.replace(cpu, spare_registers=half)),
+        cpu_rules(target, dataclasses.replace(cpu, flip_order=True)),
+    ]

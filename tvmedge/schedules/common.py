@@ -27,6 +27,9 @@ class Cpu:
     simd_bits: int
     cores: int
     registers: int = 32  # vector registers (16 on AVX2 and older x86)
+    # Knobs that tuning varies (tvmedge.schedules.variants); the defaults are the rules' picks.
+    spare_registers: int = 4  # registers kept for operands; the rest may hold accumulators
+    flip_order: bool = False  # put the other operand's tiles outermost
 
     def lanes(self, dtype: str) -> int:
         """Vector lanes for ``dtype`` (bool is stored as one byte)."""
@@ -36,7 +39,7 @@ class Cpu:
     @property
     def accumulators(self) -> int:
         """Vector registers a tile may hold as accumulators; the rest feed the FMAs."""
-        return self.registers - 4
+        return max(1, self.registers - self.spare_registers)
 
 
 def blocks_of(func: tirx.PrimFunc) -> tuple[s_tir.Schedule, list[SBlockInfo]] | None:

@@ -104,9 +104,8 @@ def schedule_contraction(sch, infos, main: SBlockInfo, loads, cpu, *, vec: int, 
     others = {info.name for info in infos if info is not main}
     if not all(info.is_injective() for info in infos if info is not main):
         return None
-    tile_reduction(
-        sch, main, cpu, vec=vec, reg=reg, vec_major=vector_operand_larger(main, vec, loads)
-    )
+    vec_major = vector_operand_larger(main, vec, loads) != cpu.flip_order
+    tile_reduction(sch, main, cpu, vec=vec, reg=reg, vec_major=vec_major)
     schedule_root_blocks(sch, others, cpu)
     return sch
 

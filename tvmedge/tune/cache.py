@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import hashlib
 import json
 import os
@@ -73,12 +74,27 @@ def _valid_json(line: str):
         return None
 
 
+def _read_lines(folder: Path, name: str) -> tuple[Path, list[str]]:
+    """The lines of database file ``name``, or of its gzip form (shipped logs are gzipped:
+    a workload is a whole TIR module, tens of KiB of JSON that compresses ten-fold)."""
+    path = folder / name
+    if path.exists():
+        return path, path.read_text(errors="replace").splitlines()
+    packed = folder / f"{name}.gz"
+    if packed.exists():
+        try:
+            text = gzip.decompress(packed.read_bytes()).decode(errors="replace")
+            return packed, text.splitlines()
+        except (OSError, EOFError):  # a truncated or damaged archive: no usable line in it
+            return packed, ["<damaged gzip file>"]
+    return path, []
+
+
 def sanitize(folder: Path) -> Sanitized:
     skipped: list[str] = []
     kept: dict[int, int] = {}  # old workload index -> new index
     workloads: list[str] = []
-    path = folder / WORKLOADS
-    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    path, lines = _read_lines(folder, WORKLOADS)
     for i, line in enumerate(lines):
         value = _valid_json(line)
         if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
@@ -87,8 +103,7 @@ def sanitize(folder: Path) -> Sanitized:
         elif line.strip():
             skipped.append(f"{path}:{i + 1}: damaged workload line skipped")
     records: list[str] = []
-    path = folder / RECORDS
-    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    path, lines = _read_lines(folder, RECORDS)
     for i, line in enumerate(lines):
         value = _valid_json(line)
         if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)):
@@ -181,6 +196,44 @@ class TuningCache:
             tmp = path.with_suffix(".part")
             tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
             os.replace(tmp, path)
+
+
+def lean(folder: Path, keep: int = 1) -> Sanitized:
+    """The ``keep`` fastest records of each workload in ``folder`` (what tvmedge ships): every
+    other trial is search history, useless to a compile, which applies only the best."""
+    clean = sanitize(folder)
+    best: dict[int, list[tuple[float, str]]] = {}
+    for line in clean.records:
+        index, record = json.loads(line)
+        secs = [float(v) for v in record[1]] if len(record) > 1 and record[1] else []
+        if secs:
+            best.setdefault(index, []).append((sum(secs) / len(secs), json.dumps(record)))
+    workloads, records = [], []
+    for index in sorted(best):
+        new = len(workloads)
+        workloads.append(clean.workloads[index])
+        for _, record in sorted(best[index])[:keep]:
+            records.append(f"[{new},{record}]")
+    return Sanitized(workloads, records, clean.skipped)
+
+
+def write_lean(cache: TuningCache, dest_root: Path, keep: int = 1) -> tuple[int, int]:
+    """Write ``cache``'s lean logs under ``dest_root`` (same target and key folders), replacing
+    what is there atomically; returns (records, bytes)."""
+    dest = TuningCache(dest_root, cache.target_name, cache.tvm_target)
+    kept = lean(cache.folder, keep)
+    dest.folder.mkdir(parents=True, exist_ok=True)
+    with open(dest.folder / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        dest._write_meta()
+        for name, lines in ((WORKLOADS, kept.workloads), (RECORDS, kept.records)):
+            part = dest.folder / f".{name}.part"
+            part.write_bytes(gzip.compress("".join(ln + "\n" for ln in lines).encode(), mtime=0))
+            os.replace(part, dest.folder / f"{name}.gz")
+            (dest.folder / name).unlink(missing_ok=True)  # a plain file would shadow the new one
+    files = (f"{WORKLOADS}.gz", f"{RECORDS}.gz", META)
+    size = sum((dest.folder / n).stat().st_size for n in files)
+    return len(kept.records), size
 
 
 def copy_records(records, database) -> int:
