@@ -85,6 +85,9 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds per engine")
+    p.add_argument(
+        "--no-tuning-logs", action="store_true", help="compile with default schedules only"
+    )
     p.add_argument("--section", default="untuned", help="BENCHMARKS.md section to (re)write")
     args = p.parse_args(argv)
     results = {}
@@ -97,6 +100,7 @@ def main(argv=None) -> int:
             warmup=args.warmup,
             repeat=args.repeat,
             rounds=args.rounds,
+            use_tuning_logs=not args.no_tuning_logs,
         )
         print(_row(name, results[name]), flush=True)
     first = next(iter(results.values()))

@@ -382,6 +382,7 @@ def bench(
     warmup: int = 5,
     repeat: int = 50,
     rounds: int = 1,
+    use_tuning_logs: bool = True,
     seed: int = 0,
     dims: dict[str, int] | None = None,
     rtol: float = DEFAULT_RTOL,
@@ -406,6 +407,7 @@ def bench(
                 target=target,
                 output=Path(tmp) / default_output(model),
                 input_shapes=input_shapes,
+                use_tuning_logs=use_tuning_logs,
                 log=log,
             ).path
         manifest = _artifact_of(artifact, model)

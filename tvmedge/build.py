@@ -62,7 +62,28 @@ def _prepack(database) -> list[tvm.transform.Pass]:
     split-out layout transforms fold away at compile time and model.so's interface stays."""
     if database is None:
         return []
-    return [relax.transform.SplitLayoutRewritePreproc(), relax.transform.FoldConstant()]
+    return [_split_layout_rewrites]
+
+
+_PREPROC = "meta_schedule.layout_rewrite_preproc"
+
+
+def _rewrites_a_layout(func) -> bool:
+    """Whether a block of ``func`` carries MetaSchedule's layout-rewrite annotation (TVM 0.27
+    has no Python statement visitor, so the printed function is searched)."""
+    return _PREPROC in func.script()
+
+
+@tvm.transform.module_pass(opt_level=0, name="tvmedge.SplitLayoutRewrites")
+def _split_layout_rewrites(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+    """SplitLayoutRewritePreproc, run only when some applied record rewrote a weight's layout:
+    TVM's pass fails on modules where none did (records of tvmedge's own default schedules)."""
+    if not any(
+        isinstance(f, tvm.tirx.PrimFunc) and _rewrites_a_layout(f) for f in mod.functions.values()
+    ):
+        return mod
+    passes = [relax.transform.SplitLayoutRewritePreproc(), relax.transform.FoldConstant()]
+    return tvm.transform.Sequential(passes)(mod)
 
 
 # The schedule step of each target family; a new family is one entry here, not an if-chain.
