@@ -134,3 +134,51 @@ def test_dropout_is_the_identity_and_its_mask_matches_onnxruntime(opset, tmp_pat
         opset=opset,
     )
     assert_matches_onnxruntime(proto, {"x": _x(2, 5)}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("opset", "bounds"),
+    [(6, (0.0, 6.0)), (11, (0.0, 6.0)), (13, (None, 0.5)), (13, (-0.5, None)), (13, (np.nan, 1.0))],
+    ids=["attrs", "relu6", "max-only", "min-only", "nan-bound"],
+)
+def test_clip_matches_onnxruntime(opset, bounds, tmp_path):
+    lo, hi = bounds
+    if opset < 11:
+        node = helper.make_node("Clip", ["x"], ["y"], min=lo, max=hi)
+        inits = []
+    else:
+        names = ["lo" if lo is not None else "", "hi" if hi is not None else ""]
+        node = helper.make_node("Clip", ["x", *names], ["y"])
+        inits = [
+            numpy_helper.from_array(np.array(v, np.float32), n)
+            for n, v in (("lo", lo), ("hi", hi))
+            if v is not None
+        ]
+    proto = model([node], [io("x", [2, 7])], [io("y", [2, 7])], inits, opset=opset)
+    x = _x(2, 7) * 4
+    x[0, 0] = np.nan  # NaN data stays NaN
+    assert_matches_onnxruntime(proto, {"x": x}, tmp_path)
+
+
+def test_relu6_stays_channels_last(tmp_path):
+    """Clip between two convs (MobileNet's ReLU6) must not send the activation back to NCHW."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1] * 4),
+        helper.make_node("Clip", ["c1", "lo", "hi"], ["r"]),
+        helper.make_node("Conv", ["r", "w2"], ["y"], group=8, pads=[1] * 4),
+    ]
+    inits = [
+        _w("w1", 8, 3, 3, 3),
+        _w("w2", 8, 1, 3, 3),
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+    ]
+    proto = model(nodes, [io("x", [1, 3, 9, 9])], [io("y", [1, 8, 9, 9])], inits, opset=13)
+    mod = _rewritten(proto, tmp_path)
+    moved = [
+        c
+        for c in _calls(mod)
+        if c.op.name == "relax.permute_dims" and not isinstance(c.args[0], tvm.ir.GenericConst)
+    ]
+    assert len(moved) == 2  # the graph input to NHWC and the output back, nothing between
+    assert_matches_onnxruntime(proto, {"x": _x(1, 3, 9, 9)}, tmp_path)

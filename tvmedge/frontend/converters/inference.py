@@ -1,4 +1,4 @@
-"""Ops whose TVM conversion is right but shaped badly for inference builds.
+"""Ops whose TVM conversion is right but shaped badly for inference builds (Dropout, Sum, Clip).
 
 - Dropout: TVM emits ``relax.nn.dropout``, a (output, mask) tuple op that legalizes to a copy
   and that Relax's layout conversion cannot see through. At inference Dropout is the identity
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 from tvm import relax
 from tvm.relax.frontend.onnx import onnx_frontend
 
@@ -47,3 +48,35 @@ class Sum(onnx_frontend.OnnxOpConverter):
         return functools.reduce(lambda a, b: bb.normalize(relax.op.add(a, b)), inputs)
 
     _impl_v6 = _impl_v8 = _impl_v13 = _impl_v1
+
+
+@register("Clip")
+class Clip(onnx_frontend.Clip):
+    """Clip (ReLU6 in every MobileNet) as Relax maximum/minimum ops. TVM emits them as opaque
+    ``call_tir`` calls, which Relax's layout conversion cannot see through: every ReLU6 of a
+    channels-last MobileNetV2 sat between two transposes. NaN bounds mean unbounded (TVM's
+    handling). NaN data stays NaN, as in ONNX Runtime: the bound is the first operand, and TVM
+    lowers max(a, b) to ``a > b ? a : b``, so a comparison with NaN keeps the data, not the
+    bound. (TVM's converter put the data first and returned the bound for NaN.)"""
+
+    @classmethod
+    def _impl_v1(cls, bb, inputs, attr, params):
+        data = inputs[0]
+        dtype = data.ty.dtype
+        lo, hi = float(attr.get("min", -np.inf)), float(attr.get("max", np.inf))
+        out = bb.emit(relax.op.maximum(relax.const(lo, dtype), data))
+        return relax.op.minimum(relax.const(hi, dtype), out)
+
+    @classmethod
+    def _impl_v13(cls, bb, inputs, attr, params):
+        out = inputs[0]
+        if len(inputs) > 1 and inputs[1] is not None:
+            lo = cls._sanitize_nan_clip_bound(bb, inputs[1], for_min=True)
+            out = bb.emit(relax.op.maximum(lo, out))
+        if len(inputs) > 2 and inputs[2] is not None:
+            hi = cls._sanitize_nan_clip_bound(bb, inputs[2], for_min=False)
+            out = bb.emit(relax.op.minimum(hi, out))
+        return out
+
+    _impl_v6 = _impl_v1
+    _impl_v11 = _impl_v12 = _impl_v13
