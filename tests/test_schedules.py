@@ -42,7 +42,7 @@ def _compile(proto: onnx.ModelProto, tmp_path, *, scheduled: bool, monkeypatch, 
     mod = import_onnx(loaded, _shapes.bind(graph_inputs(loaded.proto), {}))
     with monkeypatch.context() as m:
         if not scheduled:  # the reference: TVM's default loops, no rule applies
-            m.setattr(_build, "cpu_rules", lambda _target: [])
+            m.setattr(_build, "default_rules", lambda _target: [])
         names = rewrites.DEFAULT if layout == "nhwc" else ("fold-batchnorm", "simplify")
         return _build.build(mod, targets.get("host"), rewrite_names=names)
 
@@ -59,6 +59,7 @@ def check(proto, feeds, tmp_path, monkeypatch, *, all_scheduled=True, batches=No
     otherwise, every kernel but reshapes got a default schedule."""
     built = _compile(proto, tmp_path, scheduled=True, monkeypatch=monkeypatch, layout=layout)
     reference = _compile(proto, tmp_path, scheduled=False, monkeypatch=monkeypatch, layout=layout)
+    assert reference.unscheduled, "the reference build must keep TVM's plain loops"
     if all_scheduled:
         assert [k for k in built.unscheduled if not k.startswith("reshape")] == []
     for feed in [feeds] if batches is None else batches:

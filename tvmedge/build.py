@@ -17,7 +17,7 @@ from tvm import relax
 
 from tvmedge import rewrites
 from tvmedge.errors import BuildError
-from tvmedge.schedules import cpu_rules
+from tvmedge.schedules import cpu_rules, cpu_variants
 from tvmedge.targets import Target
 
 Steps = list[tuple[str, list[tvm.transform.Pass]]]
@@ -28,26 +28,42 @@ def _tuned(database) -> list[tvm.transform.Pass]:
     return [] if database is None else [relax.transform.MetaScheduleApplyDatabase()]
 
 
-def default_rules(target: Target) -> list:
-    """The default-schedule rules of ``target``: tvmedge's on CPUs, DLight's on GPUs."""
+def _dlight_gpu_rules(_target: Target) -> list:
     from tvm.s_tir import dlight as dl
 
-    if target.family == "cuda":
-        return [
-            dl.gpu.Matmul(),
-            dl.gpu.GEMV(),
-            dl.gpu.Reduction(),
-            dl.gpu.GeneralReduction(),
-            dl.gpu.Fallback(),
-        ]
-    return cpu_rules(target)
+    return [
+        dl.gpu.Matmul(),
+        dl.gpu.GEMV(),
+        dl.gpu.Reduction(),
+        dl.gpu.GeneralReduction(),
+        dl.gpu.Fallback(),
+    ]
+
+
+# The default-schedule rules of each target family, and the rule sets tuning measures as seeds
+# (the default set first): a new family is one entry in each, not an if-chain.
+DEFAULT_RULES: dict[str, Callable[[Target], list]] = {
+    "x86": cpu_rules,
+    "aarch64": cpu_rules,
+    "armv7": cpu_rules,
+    "cuda": _dlight_gpu_rules,
+}
+SEED_RULES: dict[str, Callable[[Target], list[list]]] = {
+    "x86": cpu_variants,
+    "aarch64": cpu_variants,
+    "armv7": cpu_variants,
+    "cuda": lambda target: [_dlight_gpu_rules(target)],
+}
+
+
+def default_rules(target: Target) -> list:
+    """The default-schedule rules of ``target``: tvmedge's on CPUs, DLight's on GPUs."""
+    return DEFAULT_RULES[target.family](target)
 
 
 def rule_variants(target: Target) -> list[list]:
     """Sets of default rules that tuning measures as seeds: the default set first."""
-    from tvmedge.schedules import cpu_variants
-
-    return [default_rules(target)] if target.family == "cuda" else cpu_variants(target)
+    return SEED_RULES[target.family](target)
 
 
 def _default(target: Target) -> list[tvm.transform.Pass]:
@@ -86,16 +102,6 @@ def _split_layout_rewrites(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
     return tvm.transform.Sequential(passes)(mod)
 
 
-# The schedule step of each target family; a new family is one entry here, not an if-chain.
-DEFAULT_SCHEDULES: dict[str, Callable[[Target], list[tvm.transform.Pass]]] = {
-    "x86": _default,
-    "aarch64": _default,
-    "armv7": _default,
-    "cuda": _default,
-}
-# Split loops whose tail is predicated into a predicate-free body and a tail, so a vector or
-# register tile that does not divide its extent keeps its vector code in the main part.
-CODEGEN_CONFIG = {"s_tir.LoopPartition": {"partition_const_loop": True}}
 TUNING_STEPS = ("rewrites", "dispatch", "legalize")  # what tuning sees: tasks come from here
 
 
@@ -117,7 +123,7 @@ def steps(target: Target, rewrite_names: tuple[str, ...], database=None) -> Step
             ],
         ),
         ("schedule", _tuned(database)),
-        ("default-schedule", DEFAULT_SCHEDULES[target.family](target)),
+        ("default-schedule", _default(target)),
         ("prepack", _prepack(database) if target.family != "cuda" else []),
         (
             "lower",
@@ -178,8 +184,7 @@ def build(
                     flops = kernel_flops(mod)
         start = time.perf_counter()
         log(f"generating code for {target.describe()}")
-        with tvm.transform.PassContext(config=CODEGEN_CONFIG):
-            executable = tvm.compile(mod, target=tvm_target, relax_pipeline=None)
+        executable = tvm.compile(mod, target=tvm_target, relax_pipeline=None)
         timings["codegen"] = time.perf_counter() - start
     except Exception as e:  # TVM raises builtin types (RuntimeError, ValueError, ...)
         raise BuildError(
