@@ -47,6 +47,7 @@ def compile(
     tuning_logs: str | Path | None = None,
     use_tuning_logs: bool = True,
     error_on_untuned: bool = False,
+    transfer: bool = True,
     log: Log = _stderr,
 ) -> CompileResult:
     """Compile an ONNX model for ``target`` into an artifact directory and return where it is."""
@@ -80,7 +81,14 @@ def compile(
     outputs = output_specs(mod, graph_output_names(loaded.proto))
     mod = io_table.attach(mod, io_table.format_io_table(inputs, outputs))
     logs = _find_logs(resolved, tuning_logs, log) if use_tuning_logs else None
-    built = build(mod, resolved, rewrite_names=rewrites, database=logs and logs.database, log=log)
+    built = build(
+        mod,
+        resolved,
+        rewrite_names=rewrites,
+        database=logs and logs.database,
+        transfer=transfer,
+        log=log,
+    )
     coverage = _coverage(built, log)
     if error_on_untuned and built.untuned:
         raise BuildError(
@@ -134,15 +142,20 @@ def _find_logs(target, tuning_logs, log: Log):
 
 def _coverage(built, log: Log) -> dict:
     tuned = built.kernels - len(built.untuned)
-    default = len(built.untuned) - len(built.unscheduled)
+    transferred = len(built.transferred)
+    default = len(built.untuned) - transferred - len(built.unscheduled)
     shown = ", ".join(built.untuned[:6]) + (", ..." if len(built.untuned) > 6 else "")
     log(
-        f"{tuned} of {built.kernels} kernels tuned, {default} with default schedules, "
+        f"{tuned} of {built.kernels} kernels tuned, {transferred} with schedules transferred "
+        f"from similar tuned kernels, {default} with default schedules, "
         f"{len(built.unscheduled)} with plain loops" + (f"; untuned: {shown}" if shown else "")
     )
+    for kernel, source in sorted(built.transferred.items()):
+        log(f"  {kernel}: schedule of {source}")
     return {
         "kernels": built.kernels,
         "tuned": tuned,
+        "transferred": dict(built.transferred),
         "default_scheduled": default,
         "untuned": built.untuned,
         "unscheduled": built.unscheduled,
@@ -221,7 +234,8 @@ def tune(
     trials: int | None = None,
     time_budget: float | None = None,
     trials_per_task: int | None = None,
-    trials_per_iter: int = 64,
+    trials_per_iter: int = 16,
+    population: int = 64,
     builder_workers: int | None = None,
     builder_timeout: float = 120.0,
     runner_timeout: float = 60.0,
@@ -240,7 +254,9 @@ def tune(
     ``seeds_only``: measure the default schedules and their variants (the search's seeds) for
     every kernel, then stop: minutes where the search takes hours. ``ship``: afterwards, write
     the best record of every kernel in the cache (lean logs, what tvmedge ships in
-    tuning-logs/) under that folder.
+    tuning-logs/) under that folder. ``population``: candidates the evolutionary search keeps
+    per round; MetaSchedule's default of 512 spends minutes of one core per task before the
+    first measurement, so a short tune on a small machine measures nothing.
     """
     from tvmedge.export import toolchain as _toolchain
     from tvmedge.tune import driver, logs
@@ -290,6 +306,7 @@ def tune(
         "trials_per_task": max(planned.values()),
         "seeds_only": seeds_only,
         "trials_per_iter": trials_per_iter,
+        "population": population,
         "builder_workers": workers,
         "builder_timeout": builder_timeout,
         "runner_timeout": runner_timeout,

@@ -28,6 +28,36 @@ def _tuned(database) -> list[tvm.transform.Pass]:
     return [] if database is None else [relax.transform.MetaScheduleApplyDatabase()]
 
 
+def _transferred(database, target: Target, used: dict[str, str]) -> list[tvm.transform.Pass]:
+    """Kernels without a record of their own get the schedule of the nearest tuned workload of
+    the same kind (tvmedge.tune.transfer); ``used`` collects kernel -> source workload."""
+    if database is None:
+        return []
+
+    @tvm.transform.module_pass(opt_level=0, name="tvmedge.TransferSchedules")
+    def transfer(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+        from tvmedge.tune.tasks import search_target
+        from tvmedge.tune.transfer import Transfer
+
+        finder, updates = None, {}
+        for gv, func in mod.functions.items():
+            if not isinstance(func, tvm.tirx.PrimFunc) or (
+                func.attrs and func.attrs.get("tirx.is_scheduled", False)
+            ):
+                continue
+            finder = finder or Transfer(database, search_target(target), rule_variants(target))
+            found = finder.candidates(func, limit=1)
+            if found:
+                source, sch = found[0]
+                updates[gv] = sch.mod["main"].with_attr("tirx.is_scheduled", True)
+                used[gv.name_hint] = source.describe()
+        for gv, func in updates.items():
+            mod[gv] = func
+        return mod
+
+    return [transfer]
+
+
 def _dlight_gpu_rules(_target: Target) -> list:
     from tvm.s_tir import dlight as dl
 
@@ -105,8 +135,15 @@ def _split_layout_rewrites(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
 TUNING_STEPS = ("rewrites", "dispatch", "legalize")  # what tuning sees: tasks come from here
 
 
-def steps(target: Target, rewrite_names: tuple[str, ...], database=None) -> Steps:
-    """The named pipeline steps for ``target``, in order. ``database``: tuning records."""
+def steps(
+    target: Target,
+    rewrite_names: tuple[str, ...],
+    database=None,
+    transferred: dict[str, str] | None = None,
+) -> Steps:
+    """The named pipeline steps for ``target``, in order. ``database``: tuning records;
+    ``transferred``: a dict to collect schedules transferred from similar workloads (None: do
+    not transfer)."""
     return [
         ("rewrites", rewrites.passes(rewrite_names, target)),
         ("dispatch", [relax.backend.DispatchSampling(), relax.backend.DispatchSortScan()]),
@@ -123,6 +160,7 @@ def steps(target: Target, rewrite_names: tuple[str, ...], database=None) -> Step
             ],
         ),
         ("schedule", _tuned(database)),
+        ("transfer", [] if transferred is None else _transferred(database, target, transferred)),
         ("default-schedule", _default(target)),
         ("prepack", _prepack(database) if target.family != "cuda" else []),
         (
@@ -154,7 +192,8 @@ class BuildResult:
     executable: tvm.runtime.Executable
     seconds: dict[str, float]
     kernels: int  # TIR kernels in the model
-    untuned: list[str]  # kernels no tuning record scheduled
+    untuned: list[str]  # kernels no tuning record of their own scheduled
+    transferred: dict[str, str]  # kernel -> the tuned workload whose schedule it got
     unscheduled: list[str]  # kernels neither tuned nor default-scheduled: TVM's plain loops
     flops: dict[str, float]  # kernel name -> floating-point ops per call (TVM's TIR estimate)
 
@@ -165,15 +204,19 @@ def build(
     *,
     rewrite_names: tuple[str, ...] = rewrites.DEFAULT,
     database=None,
+    transfer: bool = True,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> BuildResult:
-    """Run the target family's pipeline and compile. ``database`` holds tuning records."""
+    """Run the target family's pipeline and compile. ``database`` holds tuning records;
+    with ``transfer`` kernels without a record of their own may get a similar one's."""
     tvm_target = target.tvm_target()
     timings: dict[str, float] = {}
     kernels, untuned, unscheduled, flops = 0, [], [], {}
+    transferred: dict[str, str] = {}
     try:
         with tvm_target, database if database is not None else contextlib.nullcontext():
-            for step, step_passes in steps(target, rewrite_names, database):
+            pipeline = steps(target, rewrite_names, database, transferred if transfer else None)
+            for step, step_passes in pipeline:
                 start = time.perf_counter()
                 mod = tvm.transform.Sequential(step_passes, name=step)(mod)
                 timings[step] = time.perf_counter() - start
@@ -191,7 +234,7 @@ def build(
             f"TVM failed to build for '{target.name}': {_last_line(e)} "
             "(set TVMEDGE_DEBUG=1 for the full trace)"
         ) from e
-    return BuildResult(executable, timings, kernels, untuned, unscheduled, flops)
+    return BuildResult(executable, timings, kernels, untuned, transferred, unscheduled, flops)
 
 
 def _kernels(mod: tvm.IRModule) -> tuple[int, list[str]]:

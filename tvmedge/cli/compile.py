@@ -23,6 +23,12 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--no-tuning-logs", action="store_true", help="apply no tuning logs")
     p.add_argument(
+        "--no-transfer",
+        action="store_true",
+        help="give kernels without a record of their own the default schedules, not the "
+        "schedule of the nearest tuned kernel of the same kind",
+    )
+    p.add_argument(
         "--error-on-untuned",
         action="store_true",
         help="fail unless every kernel has a tuning record (release builds)",
@@ -54,6 +60,7 @@ def handle(args) -> int:
         tuning_logs=args.tuning_logs,
         use_tuning_logs=not args.no_tuning_logs,
         error_on_untuned=args.error_on_untuned,
+        transfer=not args.no_transfer,
         runtime_dir=args.runtime_dir,
     )
     return 0

@@ -19,8 +19,9 @@ def _io(specs) -> str:
 def _tuning(t: dict) -> str:
     c = t["coverage"]
     text = (
-        f"{c['tuned']} of {c['kernels']} kernels tuned, {c['default_scheduled']} with "
-        f"default schedules, {len(c['unscheduled'])} with plain loops"
+        f"{c['tuned']} of {c['kernels']} kernels tuned, "
+        f"{len(c.get('transferred', {}))} with transferred schedules, {c['default_scheduled']} "
+        f"with default schedules, {len(c['unscheduled'])} with plain loops"
     )
     if t["applied"]:
         text += f" ({t['logs']['records']} records from {', '.join(t['logs']['folders'])})"

@@ -19,7 +19,13 @@ def add_parser(sub) -> None:
     p.add_argument("--trials", type=int, help="measured trials in this run (default: target's)")
     p.add_argument("--time-budget", type=float, metavar="MIN", help="stop after MIN minutes")
     p.add_argument("--trials-per-task", type=int, help="cap per kernel over all runs")
-    p.add_argument("--trials-per-iter", type=int, default=64, help="candidates per batch")
+    p.add_argument("--trials-per-iter", type=int, default=16, help="candidates per batch")
+    p.add_argument(
+        "--population",
+        type=int,
+        default=64,
+        help="candidates the search evolves per round (MetaSchedule's default: 512)",
+    )
     p.add_argument("--tuning-logs", help="cache folder (default: ~/.cache/tvmedge/tuning-logs)")
     p.add_argument("--builder-workers", type=int, help="parallel builds (default: cores - 1)")
     p.add_argument("--builder-timeout", type=float, default=120.0, help="seconds per build")
@@ -85,6 +91,7 @@ def handle(args) -> int:
         time_budget=args.time_budget,
         trials_per_task=args.trials_per_task,
         trials_per_iter=args.trials_per_iter,
+        population=args.population,
         builder_workers=args.builder_workers,
         builder_timeout=args.builder_timeout,
         runner_timeout=args.runner_timeout,

@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from tvmedge.errors import TvmedgeError
@@ -25,21 +24,6 @@ from tvmedge.errors import TvmedgeError
 
 class TuneError(TvmedgeError, RuntimeError):
     """The tuning process failed."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    trials: int | None = None  # measured trials in all, this run
-    minutes: float | None = None  # wall-clock budget, this run
-    trials_per_task: int | None = None  # cap per task over all runs (target default)
-    trials_per_iter: int = 64
-    builder_workers: int | None = None
-    builder_timeout: float = 120.0
-    runner_timeout: float = 60.0
-    rpc_tracker: str | None = None  # HOST:PORT
-    rpc_key: str | None = None
-    rpc_workers: int = 1
-    seed: int | None = None
 
 
 def plan_trials(states, cap: int, budget: int | None) -> dict[str, int]:

@@ -99,7 +99,9 @@ def default_schedule(func, rules, tvm_target):
 
 
 def seed_default_schedules(contexts, variants, tvm_target, builder, runner, cache, database):
-    """Measure each task's default schedule, and the variants of it, as tuning records first.
+    """Measure each task's default schedule, and the variants of it, as tuning records first;
+    for a task the cache holds no record of, also the schedules transferred from the nearest
+    tuned workloads of its kind (tvmedge.tune.transfer).
 
     The search then starts from them (MetaSchedule's evolutionary search takes part of its
     first population from the measured records), and the best record of a task is never
@@ -108,20 +110,41 @@ def seed_default_schedules(contexts, variants, tvm_target, builder, runner, cach
     """
     from tvm.s_tir import meta_schedule as ms
 
+    from tvmedge.tune.transfer import Transfer
+
+    finder = Transfer(database, tvm_target, variants) if database is not None else None
     seeds = []  # (task name, workload module, schedule)
+    transferred = 0
     for ctx in contexts:
         known = set()
         if database is not None and database.has_workload(ctx.mod):
             records = database.get_top_k(database.commit_workload(ctx.mod), 1 << 30)
             known = {str(r.trace) for r in records}
-        for rules in variants:
-            sch = default_schedule(ctx.mod["main"], rules, tvm_target)
+        schedules = [default_schedule(ctx.mod["main"], rules, tvm_target) for rules in variants]
+        if finder is not None and not known:
+            for source, sch in finder.candidates(ctx.mod["main"]):
+                emit(
+                    {
+                        "event": "info",
+                        "message": f"{ctx.task_name}: seeded with the schedule of "
+                        f"{source.describe()} ({source.ms:.3f} ms there)",
+                    }
+                )
+                schedules.append(sch)
+                transferred += 1
+        for sch in schedules:
             if sch is not None and str(sch.trace) not in known:
                 known.add(str(sch.trace))
                 seeds.append((str(ctx.task_name), ctx.mod, sch))
     if not seeds:
         return
-    emit({"event": "info", "message": f"measuring {len(seeds)} default-schedule seeds"})
+    emit(
+        {
+            "event": "info",
+            "message": f"measuring {len(seeds)} seeds: default schedules and their variants"
+            + (f", {transferred} transferred from similar tuned kernels" if transferred else ""),
+        }
+    )
     device = "cuda" if tvm_target.kind.name == "cuda" else "cpu"
     args = [ms.arg_info.ArgInfo.from_prim_func(sch.mod["main"]) for _, _, sch in seeds]
     built = builder.build([ms.builder.BuilderInput(sch.mod, tvm_target) for _, _, sch in seeds])
@@ -165,8 +188,16 @@ def main(plan_path: str) -> int:
     mod = tuning_module(plan["model"], shapes, target)
     wanted = set(plan["tasks"])
     tasks = [t for t in extract(mod, tvm_target) if t.task_name in wanted]
+    population = plan.get("population", 64)
+    strategy = ms.search_strategy.EvolutionarySearch(
+        population_size=population, init_min_unmeasured=min(50, population)
+    )
     contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-        tasks, plan["work_dir"], num_threads=plan["builder_workers"], seed=plan.get("seed")
+        tasks,
+        plan["work_dir"],
+        strategy=strategy,
+        num_threads=plan["builder_workers"],
+        seed=plan.get("seed"),
     )
     cache = TuningCache(Path(plan["cache_root"]), target.name, target.tvm_target())
     database = cache.load(lambda m: emit({"event": "warning", "message": m}))
