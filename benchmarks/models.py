@@ -130,6 +130,9 @@ class Encoder(nn.Module):
 
 MODELS = {
     "resnet18": (ResNet18, (1, 3, 224, 224)),
+    # the same network on 160x160 images: every conv has new shapes, none is in the shipped
+    # logs, but each has a tuned ResNet-18 kernel of its kind (the transfer experiment)
+    "resnet18-160": (ResNet18, (1, 3, 160, 160)),
     "mobilenetv2": (MobileNetV2, (1, 3, 224, 224)),
     "cnn_lstm": (CnnLstm, (1, 12, 500)),
     "encoder": (Encoder, (1, 128, 256)),

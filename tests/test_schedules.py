@@ -4,6 +4,8 @@ strides, groups, symbolic batch dims and non-float dtypes; and agree with ONNX R
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 import pytest
@@ -109,6 +111,7 @@ def _conv(cin, cout, hw, *, k=3, stride=1, pad=1, group=1, relu=True):
         dict(cin=32, cout=1000, hw=(13, 13), k=1, pad=0),  # 1000 channels: no whole register
         dict(cin=4, cout=16, hw=(55, 55)),  # 3025 pixels: a tile must not straddle two rows
         dict(cin=3, cout=64, hw=(29, 29), k=7, stride=2, pad=3),  # a 3-channel stem
+        dict(cin=144, cout=144, hw=(12, 12), stride=2, group=144),  # MobileNetV2's 144 channels
     ],
     ids=[
         "3x3-17ch",
@@ -120,6 +123,7 @@ def _conv(cin, cout, hw, *, k=3, stride=1, pad=1, group=1, relu=True):
         "1x1-1000ch",
         "3x3-55x55",
         "7x7-stem",
+        "depthwise-144ch",
     ],
 )
 @pytest.mark.parametrize("layout", ["nhwc", "nchw"])
@@ -151,6 +155,27 @@ def test_tile_plan_prefers_whole_registers_and_rows():
     # 64 channels, 56-wide rows: 4 whole registers, 7 rows (28 accumulators)
     width, rows, vectors = common.plan_tile(3136, 64, 16, 28, 56)
     assert width % 16 == 0 and rows * vectors * width // 16 <= 28 and rows >= 4
+
+
+@pytest.mark.parametrize("channels,width", [(144, 16), (96, 32), (3, 29)])
+def test_padding_vectors_never_straddle_two_pixels(channels, width):
+    """A vector of the padded copy must lie within one pixel's channels: straddling two made
+    TVM scalarize it (a stride-2 depthwise conv's padding of 144 channels as 32-wide vectors
+    took 0.5 ms). With fewer channels than lanes, the vector spans whole pixels instead."""
+    from tvm import s_tir, te, tirx
+
+    from tvmedge.schedules.common import Cpu, schedule_injective
+
+    x = te.placeholder((1, 56, 56, channels), name="x")
+
+    def pad(n, h, w, c):
+        inside = tirx.all(h >= 1, h < 57, w >= 1, w < 57)
+        return tirx.if_then_else(inside, x[n, h - 1, w - 1, c], tirx.const(0.0, "float32"))
+
+    sch = s_tir.Schedule(te.create_prim_func([x, te.compute((1, 58, 58, channels), pad)]))
+    (block,) = sch.get_child_blocks(sch.get_sblock("root"))
+    schedule_injective(sch, block, Cpu(simd_bits=512, cores=2))
+    assert re.findall(r"T\.vectorized\((?:T\.int64\()?(\d+)", sch.mod.script()) == [str(width)]
 
 
 def test_gemm_with_bias_and_relu(tmp_path, monkeypatch):
