@@ -213,6 +213,7 @@ def build(
     timings: dict[str, float] = {}
     kernels, untuned, unscheduled, flops = 0, [], [], {}
     transferred: dict[str, str] = {}
+    original = mod
     try:
         with tvm_target, database if database is not None else contextlib.nullcontext():
             pipeline = steps(target, rewrite_names, database, transferred if transfer else None)
@@ -230,6 +231,19 @@ def build(
         executable = tvm.compile(mod, target=tvm_target, relax_pipeline=None)
         timings["codegen"] = time.perf_counter() - start
     except Exception as e:  # TVM raises builtin types (RuntimeError, ValueError, ...)
+        if transferred:  # an unmeasured schedule must never cost the user the whole build
+            log(
+                f"warning: a schedule transferred from a similar kernel failed to build "
+                f"({_last_line(e)}); building again without transferred schedules"
+            )
+            return build(
+                original,
+                target,
+                rewrite_names=rewrite_names,
+                database=database,
+                transfer=False,
+                log=log,
+            )
         raise BuildError(
             f"TVM failed to build for '{target.name}': {_last_line(e)} "
             "(set TVMEDGE_DEBUG=1 for the full trace)"

@@ -34,12 +34,15 @@ def cpu_rules(target, cpu: Cpu | None = None) -> list[ScheduleRule]:
 
 def cpu_variants(target) -> list[list[ScheduleRule]]:
     """The default rules and variants of them that tuning measures per kernel before its
-    search: register tiles half as large (fewer accumulators, more cache-friendly panels), and
-    the other loop order of the tiles. The best measured one becomes the kernel's record."""
+    search: register tiles half as large (fewer accumulators, more cache-friendly panels), the
+    other loop order of the tiles, and a padded copy for depthwise convs. The best measured one
+    becomes the kernel's record (a variant that schedules a kernel as the default does is not
+    measured twice)."""
     cpu = cpu_of(target)
     half = cpu.registers // 2
     return [
         cpu_rules(target, cpu),
         cpu_rules(target, dataclasses.replace(cpu, spare_registers=half)),
         cpu_rules(target, dataclasses.replace(cpu, flip_order=True)),
+        cpu_rules(target, dataclasses.replace(cpu, pad_inline=False)),
     ]

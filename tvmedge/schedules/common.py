@@ -30,6 +30,7 @@ class Cpu:
     # Knobs that tuning varies (tvmedge.schedules.variants); the defaults are the rules' picks.
     spare_registers: int = 4  # registers kept for operands; the rest may hold accumulators
     flip_order: bool = False  # put the other operand's tiles outermost
+    pad_inline: bool = True  # depthwise convs test the padding in their loads, copying nothing
 
     def lanes(self, dtype: str) -> int:
         """Vector lanes for ``dtype`` (bool is stored as one byte)."""

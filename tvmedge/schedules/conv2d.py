@@ -10,7 +10,9 @@ put a branch in the innermost loop.
 
 from __future__ import annotations
 
-from tvm import tirx
+import contextlib
+
+from tvm import s_tir, tirx
 
 from tvmedge.schedules.common import Rule
 from tvmedge.schedules.contraction import (
@@ -28,6 +30,20 @@ def is_window(loads: list[tirx.BufferLoad]) -> bool:
     )
 
 
+def inline_padding(sch, main) -> None:
+    """Compute the zero padding inside the kernel's loads instead of copying the input.
+
+    A depthwise conv does 9 FMAs per input element, so a padded copy of its input (written
+    to memory, read back) costs about as much as the convolution. Inlined, the bounds test
+    depends on the pixel only, so it is one branch per pixel vector, not per lane. Measured
+    on MobileNetV2's ten depthwise kernels: 1.13 ms copied, 0.89 ms inlined; one of them
+    (stride 2, 96 channels) was faster copied, so tuning measures both (schedules.cpu_variants).
+    """
+    for producer in sch.get_producers(main.block_rv):
+        with contextlib.suppress(s_tir.ScheduleError):
+            sch.compute_inline(producer)
+
+
 class Conv2d(Rule):
     """Default schedule for convolution kernels (with their fused epilogue)."""
 
@@ -42,4 +58,6 @@ class Conv2d(Rule):
         reg = register_axes(main, vec, loads)
         if not reg:  # depthwise: every operand is a vector; block over output pixels
             reg = longest_run(i for i in axes if i != vec and int(main.iters[i].dom) > 1)
+            if self.cpu.pad_inline:
+                inline_padding(sch, main)
         return schedule_contraction(sch, infos, main, loads, self.cpu, vec=vec, reg=reg)

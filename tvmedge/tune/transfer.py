@@ -121,7 +121,10 @@ class Transfer:
         trace = source.record.trace
         if is_search_trace(trace):
             return self._replay(trace, func)
-        for rules in self.variants[1:]:  # the default variant transfers nothing
+        default = _first(self.variants[0], source.func, self.target)
+        if default is None or str(default.trace) == str(trace):
+            return None  # the default schedule transfers nothing: untuned kernels get it anyway
+        for rules in self.variants[1:]:
             sch = _first(rules, source.func, self.target)
             if sch is not None and str(sch.trace) == str(trace):
                 return _first(rules, func, self.target)
