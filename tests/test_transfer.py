@@ -149,3 +149,16 @@ def test_tune_seeds_a_new_kernel_with_transferred_schedules(searched, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "seeded with the schedule of conv2d" in proc.stderr
     assert "transferred from similar tuned kernels" in proc.stderr
+    assert "did not run" not in proc.stderr and "did not build" not in proc.stderr
+    # the transferred seed was measured on the new kernel: it has a search trace of its own now
+    from tvmedge.tune.cache import TuningCache
+
+    target = targets.get("host")
+    database = TuningCache(logs, target.name, target.tvm_target()).load(print)
+    func = conv_task(model)
+    own = [
+        r
+        for r in database.get_all_tuning_records()
+        if kind_of(r.workload.mod["main"]).shape == kind_of(func).shape
+    ]
+    assert any(is_search_trace(r.trace) and r.run_secs for r in own)

@@ -73,7 +73,8 @@ class Source:
 
     def describe(self) -> str:
         """e.g. ``conv2d_nhwc (1,56,56,64,3,3,64,64), searched schedule``."""
-        how = "searched schedule" if is_search_trace(self.record.trace) else "default variant"
+        searched = is_search_trace(self.record.trace)
+        how = "searched schedule" if searched else "default-schedule variant"
         return f"{self.name} ({','.join(map(str, self.kind.shape[:8]))}), {how}"
 
 

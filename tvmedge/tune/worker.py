@@ -146,7 +146,9 @@ def seed_default_schedules(contexts, variants, tvm_target, builder, runner, cach
         }
     )
     device = "cuda" if tvm_target.kind.name == "cuda" else "cpu"
-    args = [ms.arg_info.ArgInfo.from_prim_func(sch.mod["main"]) for _, _, sch in seeds]
+    # as MetaSchedule does: a schedule that rewrote a weight's layout (a transferred search
+    # record) is measured with the weight in its new layout
+    args = [ms.arg_info.ArgInfo.from_entry_func(sch.mod, remove_preproc=True) for *_, sch in seeds]
     built = builder.build([ms.builder.BuilderInput(sch.mod, tvm_target) for _, _, sch in seeds])
     inputs, order = [], []
     for i, result in enumerate(built):
