@@ -15,6 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 from tvmedge import api, targets
 from tvmedge.tune.transfer import Transfer, is_search_trace, kind_of, refit_tile
 
+FAST = ("--trials-per-task", "4", "--trials-per-iter", "2", "--builder-workers", "1")
+
 
 def conv_model(path: Path, *, cin: int, cout: int, size: int) -> Path:
     """x[1, cin, size, size] -> 3x3 Conv (pad 1) -> Relu."""
@@ -145,7 +147,8 @@ def test_tune_seeds_a_new_kernel_with_transferred_schedules(searched, tmp_path):
     logs = tmp_path / "logs"
     shutil.copytree(searched / "searched", logs)
     model = conv_model(tmp_path / "b.onnx", cin=24, cout=48, size=10)
-    proc = cli("tune", model, "--tuning-logs", logs, "--seeds-only", timeout=900)
+    # a short search after the seeds: it replays the measured records, transferred ones too
+    proc = cli("tune", model, "--tuning-logs", logs, *FAST, timeout=900)
     assert proc.returncode == 0, proc.stderr
     assert "seeded with the schedule of conv2d" in proc.stderr
     assert "transferred from similar tuned kernels" in proc.stderr

@@ -149,6 +149,9 @@ class Transfer:
             context = ms.TuneContext(
                 mod=sch.mod, target=self.target, space_generator="post-order-apply"
             )
+            # marked as MetaSchedule marks it, so a search that replays this record without
+            # its post-processing finds where that starts (else the layout rewrite ran twice)
+            sch.enter_postproc()
             for postproc in context.space_generator.postprocs:
                 if not postproc.apply(sch):
                     return None
