@@ -221,11 +221,14 @@ def build(
                 start = time.perf_counter()
                 mod = tvm.transform.Sequential(step_passes, name=step)(mod)
                 timings[step] = time.perf_counter() - start
-                if step == "schedule":
+                if step == "legalize":  # counted before scheduling: TVM cannot count some
+                    flops = kernel_flops(mod)  # scheduled forms (a rewritten weight layout)
+                elif step == "schedule":
                     kernels, untuned = _kernels(mod)
                 elif step == "default-schedule":
                     unscheduled = _kernels(mod)[1]
-                    flops = kernel_flops(mod)
+                elif step == "prepack":  # a kernel whose weight layout was split out is
+                    flops |= _renamed_prepacked(mod, flops)  # renamed NAME_prepacked
         start = time.perf_counter()
         log(f"generating code for {target.describe()}")
         executable = tvm.compile(mod, target=tvm_target, relax_pipeline=None)
@@ -249,6 +252,16 @@ def build(
             "(set TVMEDGE_DEBUG=1 for the full trace)"
         ) from e
     return BuildResult(executable, timings, kernels, untuned, transferred, unscheduled, flops)
+
+
+def _renamed_prepacked(mod: tvm.IRModule, flops: dict[str, float]) -> dict[str, float]:
+    """FLOPs under the names SplitLayoutRewritePreproc gives kernels it splits."""
+    suffix = "_prepacked"
+    return {
+        gv.name_hint: flops[gv.name_hint[: -len(suffix)]]
+        for gv in mod.functions
+        if gv.name_hint.endswith(suffix) and gv.name_hint[: -len(suffix)] in flops
+    }
 
 
 def _kernels(mod: tvm.IRModule) -> tuple[int, list[str]]:
