@@ -114,9 +114,9 @@ def test_every_task_is_seeded_with_its_default_schedule(tuned):
     the best record is never slower than an untuned compile and the search starts there."""
     from tvmedge import targets
     from tvmedge.build import default_rules
+    from tvmedge.schedules import default_schedule
     from tvmedge.tune.cache import TuningCache
     from tvmedge.tune.tasks import extract, search_target, tuning_module
-    from tvmedge.tune.worker import default_schedule
 
     root, model = tuned
     target = targets.get("host")

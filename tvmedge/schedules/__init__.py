@@ -32,6 +32,18 @@ def cpu_rules(target, cpu: Cpu | None = None) -> list[ScheduleRule]:
     return [Conv2d(cpu), Matmul(cpu), Reduction(cpu), ElementWise(cpu)]
 
 
+def default_schedule(func, rules, target):
+    """The schedule of ``func`` by the first of ``rules`` that takes it (with its trace), or
+    None when none does."""
+    for rule in rules:
+        sch = rule.apply(func, target, False)
+        if isinstance(sch, list):
+            sch = sch[0] if sch else None
+        if sch is not None:
+            return sch
+    return None
+
+
 def cpu_variants(target) -> list[list[ScheduleRule]]:
     """The default rules and variants of them that tuning measures per kernel before its
     search: register tiles half as large (fewer accumulators, more cache-friendly panels), the

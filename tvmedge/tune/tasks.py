@@ -80,12 +80,13 @@ def states(tasks, database) -> list[TaskState]:
         if database is not None and database.has_workload(task.dispatched[0]):
             workload = database.commit_workload(task.dispatched[0])
             records = [r for r in database.get_top_k(workload, 1 << 30) if r.run_secs]
-        best = min((_mean_ms(r.run_secs) for r in records), default=None)
+        best = min((mean_ms(r.run_secs) for r in records), default=None)
         result.append(TaskState(task.task_name, int(task.weight), _flop(task), len(records), best))
     return result
 
 
-def _mean_ms(run_secs) -> float:
+def mean_ms(run_secs) -> float:
+    """Mean of a record's measured seconds, in ms."""
     values = [float(v) for v in run_secs]
     return 1e3 * sum(values) / len(values)
 

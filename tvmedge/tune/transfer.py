@@ -25,6 +25,9 @@ import tvm
 import tvm_ffi
 from tvm import s_tir
 
+from tvmedge.schedules import default_schedule
+from tvmedge.tune.tasks import mean_ms
+
 _INT = re.compile(r"(?<![\w.])\d+(?![\w.])")
 _SAMPLES = (
     "SamplePerfectTile",
@@ -85,19 +88,19 @@ class Transfer:
         self.target = target
         self.variants = variants
         self.sources: dict[str, list[Source]] = {}
+        self._variants: dict[int, list | None] = {}  # id(source) -> its rule variant
         best: dict[int, object] = {}
         for record in database.get_all_tuning_records():
             if not record.run_secs:
                 continue
             key = tvm_ffi.structural_hash(record.workload.mod)
-            if key not in best or _ms(record) < _ms(best[key]):
+            if key not in best or mean_ms(record.run_secs) < mean_ms(best[key].run_secs):
                 best[key] = record
         for record in best.values():
             func = record.workload.mod["main"]
             kind = kind_of(func)
-            label = _label(func)
             self.sources.setdefault(kind.text, []).append(
-                Source(label, func, kind, record, _ms(record))
+                Source(_label(kind), func, kind, record, mean_ms(record.run_secs))
             )
 
     def candidates(self, func: tvm.tirx.PrimFunc, limit: int = 2) -> list[tuple[Source, object]]:
@@ -122,14 +125,18 @@ class Transfer:
         trace = source.record.trace
         if is_search_trace(trace):
             return self._replay(trace, func)
-        default = _first(self.variants[0], source.func, self.target)
-        if default is None or str(default.trace) == str(trace):
-            return None  # the default schedule transfers nothing: untuned kernels get it anyway
-        for rules in self.variants[1:]:
-            sch = _first(rules, source.func, self.target)
-            if sch is not None and str(sch.trace) == str(trace):
-                return _first(rules, func, self.target)
-        return None
+        variant = self._variant(source)
+        return None if variant is None else default_schedule(func, variant, self.target)
+
+    def _variant(self, source: Source):
+        """The rule variant that scheduled ``source``'s record (found once per source), or
+        None: the default schedule transfers nothing, untuned kernels get it anyway."""
+        if id(source) not in self._variants:
+            variants = [default_schedule(source.func, r, self.target) for r in self.variants]
+            trace = str(source.record.trace)
+            found = [i for i, s in enumerate(variants) if s is not None and str(s.trace) == trace]
+            self._variants[id(source)] = self.variants[found[0]] if found and found[0] > 0 else None
+        return self._variants[id(source)]
 
     def _replay(self, trace, func):
         from tvm.s_tir import meta_schedule as ms
@@ -178,21 +185,6 @@ def refit_tile(factors: list[int], extent: int, max_innermost: int) -> list[int]
     return out
 
 
-def _first(rules, func, target):
-    for rule in rules:
-        sch = rule.apply(func, target, False)
-        if isinstance(sch, list):
-            sch = sch[0] if sch else None
-        if sch is not None:
-            return sch
-    return None
-
-
-def _ms(record) -> float:
-    secs = [float(v) for v in record.run_secs]
-    return 1e3 * sum(secs) / len(secs)
-
-
-def _label(func) -> str:
-    names = re.findall(r'T\.sblock\("(\w+)"\)', func.script())
+def _label(kind: Kind) -> str:
+    names = re.findall(r'T\.sblock\("(\w+)"\)', kind.text)
     return next((n for n in names if n != "root" and not n.startswith("pad")), "kernel")

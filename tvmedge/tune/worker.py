@@ -87,17 +87,6 @@ def make_writer(cache, tvm_target):
     return CacheWriter()
 
 
-def default_schedule(func, rules, tvm_target):
-    """The first default rule's schedule of ``func`` (a Schedule with its trace), or None."""
-    for rule in rules:
-        sch = rule.apply(func, tvm_target, False)
-        if isinstance(sch, list):
-            sch = sch[0] if sch else None
-        if sch is not None:
-            return sch
-    return None
-
-
 def seed_default_schedules(contexts, variants, tvm_target, builder, runner, cache, database):
     """Measure each task's default schedule, and the variants of it, as tuning records first;
     for a task the cache holds no record of, also the schedules transferred from the nearest
@@ -110,6 +99,7 @@ def seed_default_schedules(contexts, variants, tvm_target, builder, runner, cach
     """
     from tvm.s_tir import meta_schedule as ms
 
+    from tvmedge.schedules import default_schedule
     from tvmedge.tune.transfer import Transfer
 
     finder = Transfer(database, tvm_target, variants) if database is not None else None
