@@ -17,6 +17,7 @@ from tvm import relax
 from tvmedge.errors import TvmedgeError
 from tvmedge.rewrites.fold_weights import fold_weights
 from tvmedge.rewrites.layout import channels_last
+from tvmedge.rewrites.winograd import winograd_convolutions
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,15 @@ def _layout_nhwc(target) -> list[tvm.transform.Pass]:
     return [fold_weights, channels_last, relax.transform.CanonicalizeBindings()]
 
 
+def _winograd(target) -> list[tvm.transform.Pass]:
+    # 3x3 stride-1 convolutions as Winograd F(4x4 or 2x2, 3x3) on CPUs: 2.25-4x fewer
+    # multiplications, transformed weights folded at compile time (tvmedge.rewrites.winograd).
+    if target.family == "cuda":
+        return []
+    # ConvertLayout leaves the HWIO weights as transposes of constants: fold them first.
+    return [fold_weights, winograd_convolutions, relax.transform.DeadCodeElimination()]
+
+
 REGISTRY = MappingProxyType(
     {
         r.name: r
@@ -63,10 +73,15 @@ REGISTRY = MappingProxyType(
                 "channels-last convolutions on CPU targets (NHWC data, HWIO weights)",
                 _layout_nhwc,
             ),
+            Rewrite(
+                "winograd",
+                "3x3 stride-1 convolutions as Winograd F(4x4|2x2, 3x3) on CPU targets",
+                _winograd,
+            ),
         )
     }
 )
-DEFAULT = ("fold-batchnorm", "simplify", "layout-nhwc")
+DEFAULT = ("fold-batchnorm", "simplify", "layout-nhwc", "winograd")
 
 
 def passes(names: tuple[str, ...], target) -> list[tvm.transform.Pass]:

@@ -16,6 +16,7 @@ from tvmedge.schedules.conv2d import Conv2d
 from tvmedge.schedules.elementwise import ElementWise
 from tvmedge.schedules.matmul import Matmul
 from tvmedge.schedules.reduction import Reduction
+from tvmedge.schedules.winograd import WinogradTransform
 
 
 def cpu_of(target) -> Cpu:
@@ -29,7 +30,7 @@ def cpu_of(target) -> Cpu:
 def cpu_rules(target, cpu: Cpu | None = None) -> list[ScheduleRule]:
     """The default schedule rules for ``target``, most specific first."""
     cpu = cpu or cpu_of(target)
-    return [Conv2d(cpu), Matmul(cpu), Reduction(cpu), ElementWise(cpu)]
+    return [WinogradTransform(cpu), Conv2d(cpu), Matmul(cpu), Reduction(cpu), ElementWise(cpu)]
 
 
 def default_schedule(func, rules, target):
