@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from tvmedge import api, zoo
+from tvmedge import api, rewrites, zoo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import models as torch_models  # benchmarks/models.py: the PyTorch-defined models
@@ -88,6 +88,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--no-tuning-logs", action="store_true", help="compile with default schedules only"
     )
+    p.add_argument("--no-winograd", action="store_true", help="keep 3x3 convolutions direct")
     p.add_argument("--section", default="untuned", help="BENCHMARKS.md section to (re)write")
     args = p.parse_args(argv)
     results = {}
@@ -101,6 +102,7 @@ def main(argv=None) -> int:
             repeat=args.repeat,
             rounds=args.rounds,
             use_tuning_logs=not args.no_tuning_logs,
+            rewrites=rewrites.without("winograd") if args.no_winograd else rewrites.DEFAULT,
         )
         print(_row(name, results[name]), flush=True)
     first = next(iter(results.values()))

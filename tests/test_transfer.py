@@ -19,7 +19,8 @@ FAST = ("--trials-per-task", "4", "--trials-per-iter", "2", "--builder-workers",
 
 
 def conv_model(path: Path, *, cin: int, cout: int, size: int) -> Path:
-    """x[1, cin, size, size] -> 3x3 Conv (pad 1) -> Relu."""
+    """x[1, cin, size, size] -> 3x3 Conv (pad 1) -> Relu: a direct conv kernel (fewer than 16
+    input channels, so the winograd rewrite keeps it)."""
     rng = np.random.default_rng(cin * 100 + cout)
     w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(9 * cin)).astype(np.float32)
     graph = helper.make_graph(
@@ -57,11 +58,11 @@ def test_refit_tile_keeps_the_inner_factors_that_divide():
 
 
 def test_kernels_differing_only_in_shape_are_one_kind(tmp_path):
-    small = kind_of(conv_task(conv_model(tmp_path / "a.onnx", cin=16, cout=32, size=14)))
-    large = kind_of(conv_task(conv_model(tmp_path / "b.onnx", cin=24, cout=48, size=10)))
+    small = kind_of(conv_task(conv_model(tmp_path / "a.onnx", cin=8, cout=32, size=14)))
+    large = kind_of(conv_task(conv_model(tmp_path / "b.onnx", cin=12, cout=48, size=10)))
     assert small.text == large.text
     assert small.shape != large.shape and len(small.shape) == len(large.shape)
-    assert 16 in small.shape and 24 in large.shape
+    assert 8 in small.shape and 12 in large.shape
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def searched(tmp_path_factory):
     from tvmedge.tune.cache import TuningCache, copy_records
 
     root = tmp_path_factory.mktemp("transfer")
-    model = conv_model(root / "a.onnx", cin=16, cout=32, size=14)
+    model = conv_model(root / "a.onnx", cin=8, cout=32, size=14)
     proc = cli(
         "tune",
         model,
@@ -105,7 +106,7 @@ def test_a_search_record_replays_on_a_kernel_of_other_shapes(searched):
     target = targets.get("host")
     database = TuningCache(searched / "searched", target.name, target.tvm_target()).load(print)
     finder = Transfer(database, search_target(target), rule_variants(target))
-    other = conv_task(conv_model(searched / "b.onnx", cin=24, cout=48, size=10))
+    other = conv_task(conv_model(searched / "b.onnx", cin=12, cout=48, size=10))
     found = finder.candidates(other)
     assert found, "no schedule transferred to a conv of the same kind"
     source, sch = found[0]
@@ -116,7 +117,7 @@ def test_a_search_record_replays_on_a_kernel_of_other_shapes(searched):
 
 
 def test_compile_uses_the_transferred_schedule_and_matches_onnxruntime(searched, tmp_path):
-    model = conv_model(tmp_path / "b.onnx", cin=24, cout=48, size=10)
+    model = conv_model(tmp_path / "b.onnx", cin=12, cout=48, size=10)
     messages: list[str] = []
     result = api.compile(
         model, output=tmp_path / "b.tvmedge", tuning_logs=searched / "searched", log=messages.append
@@ -146,7 +147,7 @@ def test_tune_seeds_a_new_kernel_with_transferred_schedules(searched, tmp_path):
 
     logs = tmp_path / "logs"
     shutil.copytree(searched / "searched", logs)
-    model = conv_model(tmp_path / "b.onnx", cin=24, cout=48, size=10)
+    model = conv_model(tmp_path / "b.onnx", cin=12, cout=48, size=10)
     # a short search after the seeds: it replays the measured records, transferred ones too
     proc = cli("tune", model, "--tuning-logs", logs, *FAST, timeout=900)
     assert proc.returncode == 0, proc.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import cli
 from onnx import helper
 from onnx_graphs import io
 from test_schedules import _conv, _weight, _x, check, model
@@ -93,3 +94,31 @@ def test_batch_and_residual_epilogue(tmp_path, monkeypatch):
 def test_convolutions_kept_direct(case, tmp_path, monkeypatch):
     built = check(*_conv(**case), tmp_path, monkeypatch)
     assert _winograd_kernels(built) == []
+
+
+def test_cli_no_winograd_keeps_direct_convolutions(tmp_path):
+    """`--no-winograd` compiles the direct form (recorded in the manifest) and both artifacts
+    agree with ONNX Runtime; without it the 3x3 conv runs as Winograd kernels."""
+    import json
+
+    import onnx
+    import onnxruntime as ort
+
+    from tvmedge import api
+    from tvmedge.layout import MANIFEST
+
+    proto, feeds = _conv(cin=16, cout=32, hw=(28, 28))
+    path = tmp_path / "conv.onnx"
+    onnx.save(proto, path)
+    (want,) = ort.InferenceSession(str(path)).run(None, feeds)
+    for flag, expect_winograd in (([], True), (["--no-winograd"], False)):
+        out = tmp_path / f"conv{len(flag)}.tvmedge"
+        done = cli("compile", path, "--no-tuning-logs", "-o", out, *flag)
+        assert done.returncode == 0, done.stderr
+        manifest = json.loads((out / MANIFEST).read_text())
+        assert ("winograd" in [r["name"] for r in manifest["rewrites"]]) == expect_winograd
+        profile = cli("profile", out, "--repeat", "1")
+        assert profile.returncode == 0, profile.stderr
+        assert ("winograd_gemm" in profile.stdout) == expect_winograd, profile.stdout
+        _, got = api.run(out, inputs=feeds)
+        np.testing.assert_allclose(got["y"], want, rtol=1e-4, atol=1e-4)

@@ -244,6 +244,7 @@ def tune(
     dry_run: bool = False,
     seeds_only: bool = False,
     ship: str | Path | None = None,
+    rewrites: tuple[str, ...] = _rewrites.DEFAULT,
     progress: Callable[[dict], None] | None = None,
     log: Log = _stderr,
 ) -> dict:
@@ -272,7 +273,7 @@ def tune(
         )
     _toolchain.resolve(resolved)  # the builder links every candidate with it
     tvm_target = resolved.tvm_target()
-    mod = _tasks.tuning_module(model, input_shapes or {}, resolved)
+    mod = _tasks.tuning_module(model, input_shapes or {}, resolved, rewrites)
     extracted = _tasks.extract(mod, _tasks.search_target(resolved))
     cache = TuningCache(
         Path(tuning_logs) if tuning_logs else logs.user_cache(), resolved.name, tvm_target
@@ -305,6 +306,7 @@ def tune(
         "trials": sum(planned.values()),
         "trials_per_task": max(planned.values()),
         "seeds_only": seeds_only,
+        "rewrites": list(rewrites),
         "trials_per_iter": trials_per_iter,
         "population": population,
         "builder_workers": workers,
@@ -400,6 +402,7 @@ def bench(
     repeat: int = 50,
     rounds: int = 1,
     use_tuning_logs: bool = True,
+    rewrites: tuple[str, ...] = _rewrites.DEFAULT,
     seed: int = 0,
     dims: dict[str, int] | None = None,
     rtol: float = DEFAULT_RTOL,
@@ -425,6 +428,7 @@ def bench(
                 output=Path(tmp) / default_output(model),
                 input_shapes=input_shapes,
                 use_tuning_logs=use_tuning_logs,
+                rewrites=rewrites,
                 log=log,
             ).path
         manifest = _artifact_of(artifact, model)

@@ -1,6 +1,6 @@
 """tvmedge compile MODEL.onnx --target NAME [-o OUT] [--input-shape name=1,3,224,224 ...]"""
 
-from tvmedge import api
+from tvmedge import api, rewrites
 from tvmedge.frontend import parse_bindings
 
 
@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
         help="give kernels without a record of their own the default schedules, not the "
         "schedule of the nearest tuned kernel of the same kind",
     )
+    add_no_winograd(p)
     p.add_argument(
         "--error-on-untuned",
         action="store_true",
@@ -38,6 +39,19 @@ def add_parser(sub) -> None:
         help="take libtvm_runtime.so and libtvm_ffi.so for the bundle from here",
     )
     p.set_defaults(handler=handle)
+
+
+def add_no_winograd(p) -> None:
+    p.add_argument(
+        "--no-winograd",
+        action="store_true",
+        help="keep 3x3 convolutions direct (Winograd rounds differently: ~1e-6 relative "
+        "per layer); compile and tune must agree on it",
+    )
+
+
+def rewrite_names(args) -> tuple[str, ...]:
+    return rewrites.without("winograd") if args.no_winograd else rewrites.DEFAULT
 
 
 def add_input_shape(p) -> None:
@@ -61,6 +75,7 @@ def handle(args) -> int:
         use_tuning_logs=not args.no_tuning_logs,
         error_on_untuned=args.error_on_untuned,
         transfer=not args.no_transfer,
+        rewrites=rewrite_names(args),
         runtime_dir=args.runtime_dir,
     )
     return 0

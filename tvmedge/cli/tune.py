@@ -7,7 +7,7 @@ import time
 from tabulate import tabulate
 
 from tvmedge import api
-from tvmedge.cli.compile import add_input_shape
+from tvmedge.cli.compile import add_input_shape, add_no_winograd, rewrite_names
 from tvmedge.frontend import parse_bindings
 
 
@@ -33,6 +33,7 @@ def add_parser(sub) -> None:
     p.add_argument("--rpc-tracker", metavar="HOST:PORT", help="measure on devices of a tracker")
     p.add_argument("--rpc-key", help="device key registered with the tracker")
     p.add_argument("--dry-run", action="store_true", help="list tasks and cache state only")
+    add_no_winograd(p)
     p.add_argument(
         "--seeds-only",
         action="store_true",
@@ -100,6 +101,7 @@ def handle(args) -> int:
         dry_run=args.dry_run,
         seeds_only=args.seeds_only,
         ship=args.ship,
+        rewrites=rewrite_names(args),
         progress=Progress(),
     )
     if sys.stderr.isatty():

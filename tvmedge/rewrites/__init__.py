@@ -84,6 +84,12 @@ REGISTRY = MappingProxyType(
 DEFAULT = ("fold-batchnorm", "simplify", "layout-nhwc", "winograd")
 
 
+def without(*names: str) -> tuple[str, ...]:
+    """DEFAULT less ``names`` (``--no-winograd``: direct convolutions, the exact rounding of a
+    plain sum of products, for users who must reproduce another runtime's numerics closely)."""
+    return tuple(n for n in DEFAULT if n not in names)
+
+
 def passes(names: tuple[str, ...], target) -> list[tvm.transform.Pass]:
     """The TVM passes for the named rewrites, in order; an unknown name lists the valid ones."""
     result: list[tvm.transform.Pass] = []
