@@ -189,6 +189,31 @@ def test_padding_vectors_never_straddle_two_pixels(channels, width):
     assert re.findall(r"T\.vectorized\((?:T\.int64\()?(\d+)", sch.mod.script()) == [str(width)]
 
 
+@pytest.mark.parametrize("parts", [(64, 64), (5, 16, 7)])
+def test_concatenation_is_split_per_source(parts):
+    """A channel concatenation's select across vector lanes made TVM scalarize its loop (a
+    SqueezeNet fire module's concat with its conv: 190 -> 118 us): each source gets its own
+    vectorized loop, and the result equals numpy's."""
+    from tvm import s_tir, te, topi
+
+    from tvmedge.schedules.common import Cpu, concat_cuts, schedule_injective
+
+    xs = [te.placeholder((1, 9, 11, c), name=f"x{i}") for i, c in enumerate(parts)]
+    out = topi.concatenate(xs, axis=3)
+    sch = s_tir.Schedule(te.create_prim_func([*xs, out]))
+    (block,) = sch.get_child_blocks(sch.get_sblock("root"))
+    assert concat_cuts(sch, block) == list(np.cumsum(parts)[:-1])
+    schedule_injective(sch, block, Cpu(simd_bits=512, cores=2))
+    script = sch.mod.script()
+    assert script.count("_partition") == len(parts)
+    assert script.count("T.vectorized") == len(parts)
+    lib = tvm.compile(sch.mod, target=tvm.target.Target({"kind": "llvm"}))
+    arrays = [_x(*[int(d) for d in x.shape]) for x in xs]
+    got = tvm.runtime.tensor(np.zeros([int(d) for d in out.shape], "float32"))
+    lib["main"](*[tvm.runtime.tensor(a) for a in arrays], got)
+    np.testing.assert_array_equal(got.numpy(), np.concatenate(arrays, axis=3))
+
+
 def test_gemm_with_bias_and_relu(tmp_path, monkeypatch):
     nodes = [
         helper.make_node("Gemm", ["a", "w", "b"], ["g"], transB=1),

@@ -8,6 +8,7 @@ and vectorization is only asked for on constant-extent loops.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import tvm
@@ -99,12 +100,102 @@ def parallel(sch: s_tir.Schedule, loops: list, work: int | None):
     return fused
 
 
+def _cut(cond, var) -> int | None:
+    """The first index of the second part for ``cond`` = ``var`` compared with a constant."""
+    for cls, (after_const_var, after_var_const) in {
+        tirx.LE: (0, 1),  # c <= v: v >= c | v <= c: v >= c + 1
+        tirx.LT: (1, 0),
+        tirx.GE: (1, 0),
+        tirx.GT: (0, 1),
+    }.items():
+        if not isinstance(cond, cls):
+            continue
+        if isinstance(cond.a, tirx.IntImm) and cond.b.same_as(var):
+            return int(cond.a.value) + after_const_var
+        if isinstance(cond.b, tirx.IntImm) and cond.a.same_as(var):
+            return int(cond.b.value) + after_var_const
+    return None
+
+
+def concat_cuts(sch: s_tir.Schedule, block) -> list[int]:
+    """Where an injective block switches source along its innermost axis: the constants its
+    ``if_then_else`` conditions compare that axis with (a concatenation's offsets)."""
+    stmt = sch.get(block)
+    loops = sch.get_loops(block)
+    if not stmt.iter_vars or len(loops) != len(stmt.iter_vars):
+        return []
+    it = stmt.iter_vars[-1]
+    extent = sch.get(loops[-1]).extent
+    if not isinstance(extent, tirx.IntImm) or not isinstance(it.dom.extent, tirx.IntImm):
+        return []
+    if int(extent) != int(it.dom.extent):
+        return []
+    cuts = set()
+    if not isinstance(stmt.body, tirx.BufferStore):
+        return []
+    for node in _subexpressions(stmt.body.value):
+        if isinstance(node, tvm.ir.Call) and getattr(node.op, "name", "") == "prim.if_then_else":
+            cut = _cut(node.args[0], it.var)
+            if cut is not None and 0 < cut < int(extent):
+                cuts.add(cut)
+    return sorted(cuts)
+
+
+def _subexpressions(expr):
+    """``expr`` and the expressions under it (calls, arithmetic, casts, selects); TVM 0.27 has
+    no Python expression visitor."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, tvm.ir.Call):
+            stack.extend(node.args)
+        elif isinstance(node, tirx.Select):
+            stack.extend([node.condition, node.true_value, node.false_value])
+        elif isinstance(node, tirx.Cast):
+            stack.append(node.value)
+        elif hasattr(node, "a") and hasattr(node, "b"):
+            stack.extend([node.a, node.b])
+
+
+def schedule_partitioned(sch: s_tir.Schedule, block, cuts: list[int], cpu: Cpu) -> bool:
+    """Split the innermost loop at ``cuts`` into one loop per source, so each part's condition
+    is a constant and its vectors load one source: a concatenation's select across vector
+    lanes makes TVM scalarize the loop. False (nothing changed) if TVM refuses."""
+    lanes = cpu.lanes(out_dtype(sch, block))
+    *outer, inner = sch.get_loops(block)
+    extent = int(sch.get(inner).extent)
+    bounds = [0, *cuts, extent]
+    sizes = [b - a for a, b in itertools.pairwise(bounds)]
+    try:
+        parts = sch.loop_partition(inner, sizes[:-1])  # the last part is the rest
+    except s_tir.ScheduleError:
+        return False
+    for i, (part, size) in enumerate(zip(parts, sizes, strict=True)):
+        width = vector_factor(size, lanes)
+        if i == 0 and 1 < width < size:
+            _, vec = sch.split(part, [None, width])
+            sch.vectorize(vec)
+        elif size <= 16 * lanes:  # TVM splits only loops from 0: the part is one vector
+            sch.vectorize(part)
+    work = extent
+    for lp in outer:
+        ext = sch.get(lp).extent
+        work = work * int(ext) if isinstance(ext, tirx.IntImm) and work is not None else None
+    parallel(sch, outer, work)
+    return True
+
+
 def schedule_injective(sch: s_tir.Schedule, block, cpu: Cpu) -> None:
     """Fuse the trailing constant-extent loops and vectorize them; parallelize the rest.
 
     Symbolic extents (a dynamic batch) stay in the parallel outer part, so the vector loop
-    always has a constant length.
+    always has a constant length. A concatenation along the innermost axis is split into one
+    loop per source first (schedule_partitioned).
     """
+    cuts = concat_cuts(sch, block)
+    if cuts and schedule_partitioned(sch, block, cuts, cpu):
+        return
     loops = sch.get_loops(block)
     extents = [sch.get(lp).extent for lp in loops]
     n_const = 0
