@@ -20,8 +20,11 @@ def static_artifact(tiny_cnn, tmp_path_factory):
 
 def test_profile_table_and_json(static_artifact, tmp_path):
     report_path = tmp_path / "profile.json"
-    done = cli("profile", static_artifact, "--repeat", "20", "--json", report_path)
+    done = cli(
+        "profile", static_artifact, "--repeat", "20", "--threads", "1", "--json", report_path
+    )
     assert done.returncode == 0, done.stderr
+    assert "20 runs, 1 threads" in done.stdout
     table = [ln for ln in done.stdout.splitlines() if ln.startswith("| fused_conv2d")]
     assert len(table) == 2, done.stdout  # both Conv-BN-ReLU kernels, listed by name
     for line in table:
@@ -30,6 +33,7 @@ def test_profile_table_and_json(static_artifact, tmp_path):
     assert "peak fp32" in done.stdout and "not boost" in done.stdout
 
     report = json.loads(report_path.read_text())
+    assert report["threads"] == 1
     convs = [k for k in report["kernels"] if k["name"].startswith("fused_conv2d")]
     # Conv 3->16, 3x3 on 32x32: 2 * 16*32*32 * 27 multiply-adds, plus bias and ReLU
     assert any(k["flops_per_call"] == 2 * 16 * 32 * 32 * 27 + 2 * 16 * 32 * 32 for k in convs)

@@ -15,6 +15,9 @@ def add_parser(sub) -> None:
     p.add_argument("--repeat", type=int, default=10, help="timed runs (default 10)")
     p.add_argument("--top", type=int, default=20, help="kernels shown, slowest first (default 20)")
     p.add_argument("--json", metavar="FILE", help="write the full report as JSON")
+    p.add_argument(
+        "--threads", type=int, help="TVM threads (default: physical cores, as bench uses)"
+    )
     add_random_inputs(p)
     p.set_defaults(handler=handle)
 
@@ -24,7 +27,9 @@ def _num(value, fmt: str) -> str:
 
 
 def handle(args) -> int:
-    r = api.profile(args.artifact, repeat=args.repeat, seed=args.seed, dims=dims(args.dim))
+    r = api.profile(
+        args.artifact, repeat=args.repeat, seed=args.seed, dims=dims(args.dim), threads=args.threads
+    )
     rows = [
         [
             k["name"],
@@ -43,7 +48,7 @@ def handle(args) -> int:
     shown = f"top {len(rows)} of {t['kernels']}" if len(rows) < t["kernels"] else "all"
     lines = [
         f"{args.artifact} on {', '.join(f'{n}{s}' for n, s in r['inputs'].items())}: "
-        f"{r['repeat']} runs, {shown} kernels by time",
+        f"{r['repeat']} runs, {r['threads']} threads, {shown} kernels by time",
         tabulate(rows, headers=headers, tablefmt="github"),
         f"kernels    {t['kernel_ms_per_run']:.3f} ms/run in {t['kernels']} kernels; VM builtins "
         f"{t['builtin_ms_per_run']:.3f} ms in {t['builtin_calls_per_run']:g} calls",
