@@ -15,9 +15,9 @@ that position so every selection folds away at compile time.
 
 Numerics: the transforms add and scale values, so results differ from a direct convolution by
 rounding (measured: relative error ~1e-6 per layer for m = 4); ``bench`` checks agreement with
-ONNX Runtime. Convolutions with few channels or small outputs keep the direct form, where the
-transforms cost more than they save, as do larger weights with small outputs: U holds
-(m+2)^2 / 9 times the weights, and a 7x7 output has too few tiles to reuse them.
+ONNX Runtime. Convolutions with fewer than MIN_CHANNELS channels or MIN_TILES output tiles
+keep the direct form, where the transforms cost more than they save. U holds (m+2)^2 / 9 times
+the weights; ResNet-18's 7x7 layers (16 F(2x2) tiles) still measured faster this way.
 """
 
 from __future__ import annotations
