@@ -8,7 +8,6 @@ The batched GEMM between the transforms is an ordinary matmul kernel (Matmul rul
 
 from __future__ import annotations
 
-
 from tvm import s_tir
 
 from tvmedge.rewrites.winograd import INPUT, INPUT_ROWS, OUTPUT, OUTPUT_ROWS
