@@ -20,6 +20,9 @@ from tvm.s_tir.dlight.cpu.base import CPUScheduleRule
 
 # Below this many iterations a parallel launch costs more than it saves.
 MIN_PARALLEL_WORK = 16384
+# A reduction with fewer outputs is still worth sharing from this many multiply-adds (vector
+# FMAs or adds: a classifier GEMV's 1.3 M, a global pool's 170 k; an LSTM step's 65 k is not).
+MIN_PARALLEL_MACS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -359,8 +362,8 @@ def tile_reduction(
         if kind == "S":
             work *= extents[i]
     # A matrix-vector product has few outputs but many multiply-adds each (a classifier's
-    # 1000 x 1280 weights: 169 us on one core here); its vector FMAs decide, not its outputs.
-    tile = parallel(sch, outer, None if macs >= MIN_PARALLEL_WORK * lanes else work)
+    # 1000 x 1280 weights: 169 us on one core here); its multiply-adds decide, not its outputs.
+    tile = parallel(sch, outer, None if macs >= MIN_PARALLEL_MACS else work)
     for lp in unroll:
         sch.unroll(lp)
     sch.vectorize(vec_inner)

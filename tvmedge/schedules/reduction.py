@@ -44,11 +44,12 @@ class Reduction(Rule):
 
 
 def _window_axis(sch: s_tir.Schedule, info: SBlockInfo) -> int | None:
-    """The output's last axis, if every read's last index moves with it (a pooling window)."""
+    """The output's last axis, if every read's last index moves with it (a pooling window, a
+    global pool over channels-last pixels)."""
     if const_extents(info) is None:
         return None
     axes = output_axes(sch, info)
-    if not axes or len(axes) < 2 or int(info.iters[axes[-1]].dom) < 4:
+    if not axes or int(info.iters[axes[-1]].dom) < 4:
         return None
     var = info.iters[axes[-1]].var
     reads = sch.get(info.block_rv).reads
