@@ -363,3 +363,14 @@ def test_remote_tuning_through_a_loopback_rpc_tracker(tmp_path):
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+
+
+def test_local_runner_measures_with_the_thread_count_bench_uses(monkeypatch):
+    """TVM's default pool here is 1 thread; kernels must be ranked as `bench` runs them."""
+    from tvmedge.tune import worker
+
+    monkeypatch.setenv("TVM_NUM_THREADS", "7")  # restored after the test
+    worker.local_runner(10)
+    probe = "import tvm, tvm_ffi; print(tvm_ffi.get_global_func('runtime.NumThreads')())"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert int(out.stdout) == api.default_threads()

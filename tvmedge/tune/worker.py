@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -164,6 +165,19 @@ def seed_default_schedules(contexts, variants, tvm_target, builder, runner, cach
             emit({"event": "seed", "task": name, "ms": 1e3 * sum(secs) / len(secs)})
 
 
+def local_runner(timeout_sec: float):
+    """A runner that measures on this machine with the thread count ``bench`` runs artifacts
+    with (physical cores). TVM's own default here is 1 thread, and a schedule that is best
+    on one thread is not always best on two: a kernel too small to parallelize won on one
+    core, and the seeds were ranked that way."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from tvmedge.api import default_threads
+
+    os.environ["TVM_NUM_THREADS"] = str(default_threads())  # inherited by the runner's workers
+    return ms.runner.LocalRunner(timeout_sec=timeout_sec)
+
+
 def main(plan_path: str) -> int:
     sys.modules["torch"] = None  # tvm_ffi imports torch when present; tuning never needs it
     plan = json.loads(Path(plan_path).read_text())
@@ -211,7 +225,7 @@ def main(plan_path: str) -> int:
             max_workers=rpc["workers"],
         )
     else:
-        runner = ms.runner.LocalRunner(timeout_sec=plan["runner_timeout"])
+        runner = local_runner(plan["runner_timeout"])
     emit({"event": "start", "tasks": [t.task_name for t in tasks]})
     if plan.get("seed_defaults", True):
         from tvmedge.build import rule_variants
