@@ -158,6 +158,29 @@ def test_shipped_logs_keep_the_best_record_of_each_kernel_and_still_apply(tuned,
     assert result.manifest["tuning"]["coverage"]["tuned"] >= len(lean)
 
 
+def test_ship_script_keeps_only_the_kernels_of_the_given_models(tuned, tmp_path):
+    """scripts/ship_logs.py: a model's kernels are kept, a cache's other workloads are not."""
+    root, model = tuned
+    other = dense_model(tmp_path / "b.onnx", softmax=True, width=32)  # no kernel in the cache
+    script = Path(__file__).parents[1] / "scripts" / "ship_logs.py"
+
+    def ship(*models, dest):
+        args = [sys.executable, script, "--target", "host", "--cache", root / "logs"]
+        proc = subprocess.run(
+            [*map(str, args), "--dest", str(dest), *map(str, models)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return [json.loads(ln) for ln in record_lines(dest)]
+
+    kept = ship(model, dest=tmp_path / "a")
+    full = {json.loads(ln)[0] for ln in record_lines(root / "logs")}
+    assert len(kept) == len(full) > 0  # every kernel of the tuned model, one record each
+    assert ship(other, dest=tmp_path / "b") == []
+
+
 def test_second_tune_does_no_repeated_work(tuned):
     root, model = tuned
     before = record_lines(root / "logs")

@@ -198,13 +198,19 @@ class TuningCache:
             os.replace(tmp, path)
 
 
-def lean(folder: Path, keep: int = 1) -> Sanitized:
+def lean(folder: Path, keep: int = 1, only: set[str] | None = None) -> Sanitized:
     """The ``keep`` fastest records of each workload in ``folder`` (what tvmedge ships): every
-    other trial is search history, useless to a compile, which applies only the best."""
+    other trial is search history, useless to a compile, which applies only the best.
+    ``only``: keep just the workloads with these structural hashes (``workload_hash``)."""
     clean = sanitize(folder)
+    wanted = None
+    if only is not None:
+        wanted = {i for i, w in enumerate(clean.workloads) if json.loads(w)[0] in only}
     best: dict[int, list[tuple[float, str]]] = {}
     for line in clean.records:
         index, record = json.loads(line)
+        if wanted is not None and index not in wanted:
+            continue
         secs = [float(v) for v in record[1]] if len(record) > 1 and record[1] else []
         if secs:
             best.setdefault(index, []).append((sum(secs) / len(secs), json.dumps(record)))
@@ -217,11 +223,20 @@ def lean(folder: Path, keep: int = 1) -> Sanitized:
     return Sanitized(workloads, records, clean.skipped)
 
 
-def write_lean(cache: TuningCache, dest_root: Path, keep: int = 1) -> tuple[int, int]:
+def workload_hash(mod) -> str:
+    """The structural hash MetaSchedule keys a workload (a kernel's TIR module) by."""
+    from tvm.s_tir import meta_schedule as ms
+
+    return str(ms.database.Workload(mod).as_json()[0])
+
+
+def write_lean(
+    cache: TuningCache, dest_root: Path, keep: int = 1, only: set[str] | None = None
+) -> tuple[int, int]:
     """Write ``cache``'s lean logs under ``dest_root`` (same target and key folders), replacing
-    what is there atomically; returns (records, bytes)."""
+    what is there atomically; returns (records, bytes). ``only``: as for ``lean``."""
     dest = TuningCache(dest_root, cache.target_name, cache.tvm_target)
-    kept = lean(cache.folder, keep)
+    kept = lean(cache.folder, keep, only)
     dest.folder.mkdir(parents=True, exist_ok=True)
     with open(dest.folder / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
