@@ -61,7 +61,7 @@ def _winograd(target) -> list[tvm.transform.Pass]:
 
 def _pad_channels(target) -> list[tvm.transform.Pass]:
     # Output channels of constant-weight convs and matmuls padded to whole vectors on CPUs
-    # (1000 classes as 63 x 16 lanes, not 100 x 10), sliced back after the channel-wise ops
+    # (1000 classes as 1024: 32 x 16 lanes, not 100 x 10), sliced back after the channel-wise ops
     # that follow (tvmedge.rewrites.pad_channels).
     if target.family == "cuda":
         return []

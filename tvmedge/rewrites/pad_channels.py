@@ -4,7 +4,8 @@ AVX-512's 16 lanes) gets zero weight columns up to the next multiple, and a slic
 real channels back.
 
 A vectorized kernel must tile its contiguous axis without a tail (a predicated tail
-scalarizes the loop), so 1000 channels ran as 10-wide vectors, 62% of each register. The
+scalarizes the loop), so 1000 channels ran as 10-wide vectors, 62% of each register; padded
+to 1024, SqueezeNet's classifier conv went from 556 to 363 us alone. The
 slice is then moved past the channel-wise ops that follow (bias, activation, pooling), so
 they fuse with the padded kernel and the slice lands on the smallest tensor. The padded
 channels compute zeros plus a padded (zero) bias and are never read.
@@ -32,9 +33,11 @@ _REDUCE = {"relax.mean", "relax.sum", "relax.max"}
 
 
 def padded_width(n: int, lanes: int) -> int | None:
-    """``n`` rounded up to whole vectors, or None when it already is or the padding would add
-    more than MAX_WASTE of the work."""
-    width = -(-n // lanes) * lanes
+    """``n`` rounded up to whole pairs of vectors, or None when it already is or the padding
+    would add more than MAX_WASTE of the work. Pairs: a register tile holds whole vectors of
+    the width that divide it, and 1008 = 63 x 16 lanes left room for one vector per tile
+    (SqueezeNet's classifier conv 391 us alone), 1024 for two (363 us, 2.4% more work)."""
+    width = -(-n // (2 * lanes)) * (2 * lanes)
     if width == n or (width - n) > MAX_WASTE * n:
         return None
     return width
