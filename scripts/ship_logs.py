@@ -7,16 +7,18 @@ convolutions' records): the best record of each.
 
 ``tvmedge tune --ship`` writes every workload in the cache instead, so kernels of graphs the
 compiler no longer produces (a rewrite changed them) stay in the logs as dead weight; this is
-the maintainers' step that leaves them out.
+the maintainers' step that leaves them out. ``--prefer MODEL=CACHE`` takes that model's kernels
+from another cache first (one whose records came from a longer search, say).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from tvmedge import rewrites, targets
-from tvmedge.tune.cache import TuningCache, workload_hash, write_lean
+from tvmedge.tune.cache import Sanitized, TuningCache, lean, workload_hash, write_records
 from tvmedge.tune.tasks import extract, tuning_module
 
 
@@ -28,6 +30,23 @@ def model_hashes(model: str, target) -> set[str]:
     return hashes
 
 
+def merged(parts) -> Sanitized:
+    """The best record of each wanted kernel, from the first (folder, hashes) part that has
+    one."""
+    workloads: list[str] = []
+    records: list[str] = []
+    seen: set[str] = set()
+    for folder, hashes in parts:
+        kept = lean(folder, 1, hashes - seen)
+        offset = len(workloads)
+        workloads += kept.workloads
+        for line in kept.records:
+            index, record = json.loads(line)
+            records.append(json.dumps([index + offset, record]))
+        seen |= {json.loads(w)[0] for w in kept.workloads}
+    return Sanitized(workloads, records, [])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="the .onnx files whose kernels to keep")
@@ -36,13 +55,27 @@ def main() -> int:
     parser.add_argument(
         "--dest", default="tuning-logs", help="where to write (default: %(default)s)"
     )
+    parser.add_argument(
+        "--prefer",
+        action="append",
+        default=[],
+        metavar="MODEL=CACHE",
+        help="take MODEL's kernels from CACHE where it has them (repeatable)",
+    )
     args = parser.parse_args()
     target = targets.get(args.target)
+    tvm_target = target.tvm_target()
+    parts = []
+    for spec in args.prefer:
+        model, _, folder = spec.partition("=")
+        cache = TuningCache(Path(folder), target.name, tvm_target)
+        parts.append((cache.folder, model_hashes(model, target)))
     wanted: set[str] = set()
     for model in args.models:
         wanted |= model_hashes(model, target)
-    cache = TuningCache(Path(args.cache), target.name, target.tvm_target())
-    records, size = write_lean(cache, Path(args.dest), only=wanted)
+    cache = TuningCache(Path(args.cache), target.name, tvm_target)
+    parts.append((cache.folder, wanted))
+    records, size = write_records(cache, Path(args.dest), merged(parts))
     print(f"{records} records of {len(wanted)} kernels ({size / 1024:.0f} KiB) to {args.dest}")
     return 0
 

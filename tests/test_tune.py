@@ -164,8 +164,8 @@ def test_ship_script_keeps_only_the_kernels_of_the_given_models(tuned, tmp_path)
     other = dense_model(tmp_path / "b.onnx", softmax=True, width=32)  # no kernel in the cache
     script = Path(__file__).parents[1] / "scripts" / "ship_logs.py"
 
-    def ship(*models, dest):
-        args = [sys.executable, script, "--target", "host", "--cache", root / "logs"]
+    def ship(*models, dest, cache=root / "logs", extra=()):
+        args = [sys.executable, script, "--target", "host", "--cache", cache, *extra]
         proc = subprocess.run(
             [*map(str, args), "--dest", str(dest), *map(str, models)],
             capture_output=True,
@@ -179,6 +179,13 @@ def test_ship_script_keeps_only_the_kernels_of_the_given_models(tuned, tmp_path)
     full = {json.loads(ln)[0] for ln in record_lines(root / "logs")}
     assert len(kept) == len(full) > 0  # every kernel of the tuned model, one record each
     assert ship(other, dest=tmp_path / "b") == []
+    # --prefer: the model's kernels from another cache (here the only one that has them)
+    empty = tmp_path / "empty"
+    preferred = ship(
+        model, dest=tmp_path / "c", cache=empty, extra=("--prefer", f"{model}={root / 'logs'}")
+    )
+    assert len(preferred) == len(full)
+    assert ship(model, dest=tmp_path / "d", cache=empty) == []
 
 
 def test_second_tune_does_no_repeated_work(tuned):

@@ -235,8 +235,13 @@ def write_lean(
 ) -> tuple[int, int]:
     """Write ``cache``'s lean logs under ``dest_root`` (same target and key folders), replacing
     what is there atomically; returns (records, bytes). ``only``: as for ``lean``."""
+    return write_records(cache, dest_root, lean(cache.folder, keep, only))
+
+
+def write_records(cache: TuningCache, dest_root: Path, kept: Sanitized) -> tuple[int, int]:
+    """Write ``kept`` (workload and record lines) as ``cache``'s target and key folder under
+    ``dest_root``, replacing what is there atomically; returns (records, bytes)."""
     dest = TuningCache(dest_root, cache.target_name, cache.tvm_target)
-    kept = lean(cache.folder, keep, only)
     dest.folder.mkdir(parents=True, exist_ok=True)
     with open(dest.folder / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
