@@ -82,7 +82,9 @@ def main(argv=None) -> int:
     p.add_argument("models", nargs="+", choices=sorted({*zoo.MODELS, *torch_models.MODELS}))
     p.add_argument("--target", default="host")
     p.add_argument("--threads", type=int, default=api.default_threads())
-    p.add_argument("--warmup", type=int, default=3)
+    # tvmedge's first runs in a fresh process are slow (SqueezeNet: ~3.6 ms for the first five,
+    # then ~1.9 down to ~1.65 ms over ten more; ORT's are flat), so warm both engines well
+    p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds per engine")
     p.add_argument(

@@ -407,7 +407,7 @@ def bench(
     artifact: str | Path | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
     threads: int | None = None,
-    warmup: int = 5,
+    warmup: int = 20,
     repeat: int = 50,
     rounds: int = 1,
     use_tuning_logs: bool = True,

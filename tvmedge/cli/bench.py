@@ -19,7 +19,13 @@ def add_parser(sub) -> None:
     p.add_argument("--artifact", help="benchmark this artifact instead of compiling")
     add_input_shape(p)
     p.add_argument("--threads", type=int, help="threads for both engines (default: physical cores)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=20,
+        help="untimed runs first, per engine and round (default 20: a fresh tvmedge process "
+        "takes about 15 runs to reach its steady speed)",
+    )
     p.add_argument("--repeat", type=int, default=50, help="timed runs (default 50)")
     p.add_argument(
         "--rounds",
