@@ -65,14 +65,14 @@ def main() -> int:
     args = parser.parse_args()
     target = targets.get(args.target)
     tvm_target = target.tvm_target()
-    parts = []
-    for spec in args.prefer:
-        model, _, folder = spec.partition("=")
-        cache = TuningCache(Path(folder), target.name, tvm_target)
-        parts.append((cache.folder, model_hashes(model, target)))
-    wanted: set[str] = set()
-    for model in args.models:
-        wanted |= model_hashes(model, target)
+    preferred = [spec.partition("=")[::2] for spec in args.prefer]  # (model, cache folder)
+    # importing a model and extracting its kernels takes seconds: once per model
+    hashes = {m: model_hashes(m, target) for m in {*args.models, *(m for m, _ in preferred)}}
+    parts = [
+        (TuningCache(Path(folder), target.name, tvm_target).folder, hashes[model])
+        for model, folder in preferred
+    ]
+    wanted = set().union(*(hashes[m] for m in args.models))
     cache = TuningCache(Path(args.cache), target.name, tvm_target)
     parts.append((cache.folder, wanted))
     records, size = write_records(cache, Path(args.dest), merged(parts))

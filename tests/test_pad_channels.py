@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 
+import onnx
 import pytest
 import tvm
-from onnx import helper
+from onnx import helper, numpy_helper
 from onnx_graphs import io
-from test_schedules import _weight, _x, check, model
+from test_schedules import RNG, _weight, _x, check, model
 
 from tvmedge import rewrites, targets
 from tvmedge.frontend import graph_inputs, load_onnx
@@ -37,8 +38,6 @@ def test_only_widths_a_little_short_of_whole_vectors_are_padded(n, lanes, want):
 
 def _rewritten(proto, tmp_path) -> str:
     path = tmp_path / "rewritten.onnx"
-    import onnx
-
     onnx.save(proto, path)
     loaded = load_onnx(path)
     mod = import_onnx(loaded, _shapes.bind(graph_inputs(loaded.proto), {}))
@@ -54,25 +53,30 @@ def _check(proto, feeds, tmp_path, monkeypatch):
     assert [k for k in built.unscheduled if "transpose" not in k] == []
 
 
-def _head(residual: bool = False):
-    """1x1 conv to N channels, bias, ReLU (or a residual add of a second conv), global pool."""
+def _head(tail: str = "relu"):
+    """1x1 conv to N channels and bias, then ReLU, a division by per-channel constants, or a
+    residual add of a second conv; then a global pool."""
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[1, 1])]
     inits = [_weight("w", N, 32, 1, 1), _weight("b", N)]
-    if residual:
+    if tail == "residual":
         nodes += [
             helper.make_node("Conv", ["x", "w2"], ["d"], kernel_shape=[1, 1]),
             helper.make_node("Add", ["c", "d"], ["r"]),
         ]
         inits.append(_weight("w2", N, 32, 1, 1))
+    elif tail == "divide":
+        nodes.append(helper.make_node("Div", ["c", "s"], ["r"]))
+        inits.append(numpy_helper.from_array(RNG.uniform(0.5, 2, (1, N, 1, 1)).astype("f4"), "s"))
     else:
         nodes.append(helper.make_node("Relu", ["c"], ["r"]))
     nodes.append(helper.make_node("GlobalAveragePool", ["r"], ["y"]))
     return model(nodes, [io("x", [1, 32, 6, 6])], [io("y", None)], inits)
 
 
-def test_classifier_conv_is_padded_and_sliced_after_the_pool(tmp_path, monkeypatch):
+@pytest.mark.parametrize("tail", ["relu", "divide"])
+def test_classifier_conv_is_padded_and_sliced_after_the_pool(tail, tmp_path, monkeypatch):
     width = padded_width(N, _lanes())
-    proto = _head()
+    proto = _head(tail)
     text = _rewritten(proto, tmp_path)
     assert re.search(rf"R\.Tensor\(\(1, 6, 6, {width}\), .*\) = R\.nn\.conv2d", text), text
     assert re.search(rf"\(1, 1, 1, {width}\), .*\) = R\.mean", text), text
@@ -83,7 +87,7 @@ def test_classifier_conv_is_padded_and_sliced_after_the_pool(tmp_path, monkeypat
 def test_slice_stays_before_an_op_with_a_computed_operand(tmp_path, monkeypatch):
     """conv + conv: the second operand is not a constant to pad, so each conv is sliced
     before the add."""
-    proto = _head(residual=True)
+    proto = _head("residual")
     text = _rewritten(proto, tmp_path)
     assert len(re.findall(rf"\(1, 6, 6, {N}\), .*\) = R\.strided_slice", text)) == 2, text
     _check(proto, {"x": _x(1, 32, 6, 6)}, tmp_path, monkeypatch)

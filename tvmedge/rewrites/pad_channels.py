@@ -8,7 +8,8 @@ scalarizes the loop), so 1000 channels ran as 10-wide vectors, 62% of each regis
 to 1024, SqueezeNet's classifier conv went from 556 to 363 us alone. The
 slice is then moved past the channel-wise ops that follow (bias, activation, pooling), so
 they fuse with the padded kernel and the slice lands on the smallest tensor. The padded
-channels compute zeros plus a padded (zero) bias and are never read.
+channels compute zeros plus a padded (zero) bias, or a divisor padded with ones, and are never
+read.
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ def _static_shape(expr) -> list[int] | None:
     return [int(d) for d in shape.values]
 
 
-def _pad_last(array: np.ndarray, width: int) -> np.ndarray:
+def _pad_last(array: np.ndarray, width: int, fill: float = 0.0) -> np.ndarray:
     pad = [(0, 0)] * (array.ndim - 1) + [(0, width - array.shape[-1])]
-    return np.pad(array, pad)
+    return np.pad(array, pad, constant_values=fill)
 
 
 @mutator
@@ -72,18 +73,17 @@ class _PadChannels(PyExprMutator):
         return relax.op.strided_slice(var, axes=[rank - 1], begin=[0], end=[n])
 
     def _sliced(self, arg):
-        """(the padded tensor, real width) when ``arg`` is one of this pass's slices."""
+        """(the sliced tensor, real width) when ``arg`` is a slice of its input's first
+        channels along the last axis, without strides (this pass's slices are)."""
         if not isinstance(arg, relax.Var):
             return None
         bound = self.lookup_binding(arg)
-        if _op(bound) != "relax.strided_slice":
+        if _op(bound) != "relax.strided_slice" or len(bound.args) != 4:
             return None
         source = bound.args[0]
         shape = _static_shape(source)
-        if shape is None or len(bound.args) < 4:
-            return None
-        axes, begin, end = (list(_ints(a)) for a in bound.args[1:4])
-        if axes != [len(shape) - 1] or begin != [0] or len(bound.args) > 4:
+        axes, begin, end = (_ints(a) for a in bound.args[1:4])
+        if shape is None or axes != [len(shape) - 1] or begin != [0]:
             return None
         return source, end[0]
 
@@ -148,7 +148,8 @@ class _PadChannels(PyExprMutator):
                 return call  # a computed operand: leave the slice where it is
             value = arg.value.numpy()
             if value.ndim and value.shape[-1] == n:
-                args[i] = relax.const(_pad_last(value, width))
+                divisor = name == "relax.divide" and i == 1  # padded lanes stay finite
+                args[i] = relax.const(_pad_last(value, width, 1.0 if divisor else 0.0))
             elif value.ndim and value.shape[-1] != 1:
                 return call
         return self._slice(relax.Call(call.op, args, call.attrs), n)

@@ -230,12 +230,10 @@ def workload_hash(mod) -> str:
     return str(ms.database.Workload(mod).as_json()[0])
 
 
-def write_lean(
-    cache: TuningCache, dest_root: Path, keep: int = 1, only: set[str] | None = None
-) -> tuple[int, int]:
+def write_lean(cache: TuningCache, dest_root: Path, keep: int = 1) -> tuple[int, int]:
     """Write ``cache``'s lean logs under ``dest_root`` (same target and key folders), replacing
-    what is there atomically; returns (records, bytes). ``only``: as for ``lean``."""
-    return write_records(cache, dest_root, lean(cache.folder, keep, only))
+    what is there atomically; returns (records, bytes)."""
+    return write_records(cache, dest_root, lean(cache.folder, keep))
 
 
 def write_records(cache: TuningCache, dest_root: Path, kept: Sanitized) -> tuple[int, int]:
