@@ -515,7 +515,7 @@ def profile(
     feeds = random_inputs(model.get_inputs(), seed=seed, dims=dims)
     # the profiler drives the VM itself: it needs the instrument hook, which Model keeps inside
     arrays = model._check_feeds(feeds)
-    peak = _profile.machine_peak(target)
+    peak = _profile.machine_peak(target, threads)
     flops = manifest["build"].get("kernel_flops", {})
     result = _profile.report(
         model._vm, arrays, repeat=repeat, flops=flops, peak=peak["peak_gflops"]

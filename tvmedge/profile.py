@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import psutil
+
 _BUILTIN = "vm.builtin."  # the VM's own helpers: not kernels, reported as one "vm builtins" row
 
 # FMA pipes per core and the vector bits each pipe handles, per LLVM mcpu. Why a table: neither
@@ -49,9 +51,14 @@ def cpu_mhz() -> float | None:
     return sum(mhz) / len(mhz) if mhz else None
 
 
-def machine_peak(target: dict) -> dict:
-    """fp32 peak of this machine as compiled for: cores x clock x FMA pipes x 2 x fp32 lanes."""
-    cores = int(target["tvm"].get("num-cores") or 1)
+def machine_peak(target: dict, threads: int) -> dict:
+    """fp32 peak of this machine as compiled for: cores x clock x FMA pipes x 2 x fp32 lanes.
+
+    ``cores`` is the cores the run used: its threads, at most the physical cores (a portable
+    target names no core count, and the profile runs on this machine, not the target's).
+    """
+    physical = psutil.cpu_count(logical=False) or threads
+    cores = max(1, min(threads, physical))
     mcpu = target["tvm"].get("mcpu", "")
     simd = target["capabilities"]["simd_width"]
     pipes, pipe_bits = FMA_PIPES.get(mcpu, (_ASSUMED_PIPES, simd))
