@@ -63,8 +63,14 @@ def test_peak_counts_the_cores_the_run_used(static_artifact, tmp_path):
     threads = min(2, physical)
     report_path = tmp_path / "profile.json"
     done = cli(
-        "profile", static_artifact, "--repeat", "3", "--threads", str(threads + 1),
-        "--json", report_path,
+        "profile",
+        static_artifact,
+        "--repeat",
+        "3",
+        "--threads",
+        str(threads + 1),
+        "--json",
+        report_path,
     )
     assert done.returncode == 0, done.stderr
     machine = json.loads(report_path.read_text())["machine"]
