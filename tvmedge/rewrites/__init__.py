@@ -17,6 +17,7 @@ from tvm import relax
 from tvmedge.errors import TvmedgeError
 from tvmedge.rewrites.fold_weights import fold_weights
 from tvmedge.rewrites.layout import channels_last
+from tvmedge.rewrites.masked_pad import masked_pad_convolutions
 from tvmedge.rewrites.pad_channels import pad_channels
 from tvmedge.rewrites.winograd import winograd_convolutions
 
@@ -69,6 +70,15 @@ def _pad_channels(target) -> list[tvm.transform.Pass]:
     return [fold_weights, pad_channels(lanes), relax.transform.DeadCodeElimination()]
 
 
+def _masked_pad(target) -> list[tvm.transform.Pass]:
+    # Depthwise convs read their zero padding through a clamped index and a bit mask instead of
+    # a guarded load, which LLVM compiled into a branch per load and accumulators on the stack
+    # (tvmedge.rewrites.masked_pad). GPUs predicate guarded loads without branching.
+    if target.family == "cuda":
+        return []
+    return [masked_pad_convolutions]
+
+
 REGISTRY = MappingProxyType(
     {
         r.name: r
@@ -95,10 +105,23 @@ REGISTRY = MappingProxyType(
                 "the channel-wise ops that follow",
                 _pad_channels,
             ),
+            Rewrite(
+                "masked-pad",
+                "depthwise convolutions read their zero padding through a mask, not a branch, "
+                "on CPU targets",
+                _masked_pad,
+            ),
         )
     }
 )
-DEFAULT = ("fold-batchnorm", "simplify", "layout-nhwc", "winograd", "pad-channels")
+DEFAULT = (
+    "fold-batchnorm",
+    "simplify",
+    "layout-nhwc",
+    "winograd",
+    "pad-channels",
+    "masked-pad",
+)
 
 
 def without(*names: str) -> tuple[str, ...]:
