@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import re
 
-import onnx
 import pytest
-import tvm
 from onnx import helper, numpy_helper
 from onnx_graphs import io
-from test_schedules import RNG, _weight, _x, check, model
+from test_schedules import RNG, _weight, _x, check, model, rewritten
 
-from tvmedge import rewrites, targets
-from tvmedge.frontend import graph_inputs, load_onnx
-from tvmedge.frontend import shapes as _shapes
-from tvmedge.frontend.importer import import_onnx
+from tvmedge import targets
 from tvmedge.rewrites.pad_channels import padded_width
 
 # 500 channels need padding at 8 and at 16 lanes (AVX2, AVX-512: to 512), so these tests do
@@ -37,14 +32,7 @@ def test_only_widths_a_little_short_of_whole_vectors_are_padded(n, lanes, want):
 
 
 def _rewritten(proto, tmp_path) -> str:
-    path = tmp_path / "rewritten.onnx"
-    onnx.save(proto, path)
-    loaded = load_onnx(path)
-    mod = import_onnx(loaded, _shapes.bind(graph_inputs(loaded.proto), {}))
-    target = targets.get("host")
-    with target.tvm_target():
-        mod = tvm.transform.Sequential(rewrites.passes(rewrites.DEFAULT, target))(mod)
-    return mod["main"].script()
+    return rewritten(proto, tmp_path)["main"].script()
 
 
 def _check(proto, feeds, tmp_path, monkeypatch):

@@ -88,11 +88,23 @@ def check(
     return built
 
 
+def rewritten(proto, tmp_path) -> tvm.IRModule:
+    """``proto`` imported and put through the default rewrites for the host."""
+    path = tmp_path / "rewritten.onnx"
+    onnx.save(proto, path)
+    loaded = load_onnx(path)
+    mod = import_onnx(loaded, _shapes.bind(graph_inputs(loaded.proto), {}))
+    target = targets.get("host")
+    with target.tvm_target():
+        return tvm.transform.Sequential(rewrites.passes(rewrites.DEFAULT, target))(mod)
+
+
 def _x(*shape):
     return RNG.standard_normal(shape).astype(np.float32)
 
 
-def _conv(cin, cout, hw, *, k=3, stride=1, pad=1, group=1, relu=True):
+def _conv(cin, cout, hw, *, k=3, stride=1, pad=1, pads=None, dilation=1, group=1, relu=True):
+    """Conv (+ ReLU) and its input; ``pads`` (top, left, bottom, right) overrides ``pad``."""
     h, w = hw
     nodes = [
         helper.make_node(
@@ -101,7 +113,8 @@ def _conv(cin, cout, hw, *, k=3, stride=1, pad=1, group=1, relu=True):
             ["c"],
             kernel_shape=[k, k],
             strides=[stride, stride],
-            pads=[pad] * 4,
+            pads=list(pads) if pads else [pad] * 4,
+            dilations=[dilation, dilation],
             group=group,
         ),
         helper.make_node("Relu" if relu else "Identity", ["c"], ["y"]),

@@ -24,6 +24,8 @@ import tvm
 from tvm import relax, te, tirx
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from tvmedge.rewrites.mutate import channels_last_conv2d, rewrite_functions
+
 MIN_OUTPUT_PIXELS = 56 * 56
 _DTYPES = {"float32": "int32", "float16": "int16"}  # the float and its same-width integer
 
@@ -31,17 +33,10 @@ _DTYPES = {"float32": "int32", "float16": "int16"}  # the float and its same-wid
 def takes(call: relax.Call) -> bool:
     """A depthwise (one filter per channel) NHWC/HWIO conv2d with padding and static shapes,
     large enough to gain (MIN_OUTPUT_PIXELS)."""
-    if getattr(call.op, "name", "") != "relax.nn.conv2d":
+    if not channels_last_conv2d(call) or not any(int(p) for p in call.attrs.padding):
         return False
     attrs = call.attrs
     data, weight = call.args
-    if (
-        attrs.data_layout != "NHWC"
-        or attrs.kernel_layout != "HWIO"
-        or attrs.out_layout not in ("NHWC", "")
-        or not any(int(p) for p in attrs.padding)
-    ):
-        return False
     dtype = str(call.ty.dtype)
     if dtype not in _DTYPES or str(data.ty.dtype) != dtype or str(weight.ty.dtype) != dtype:
         return False
@@ -58,7 +53,7 @@ def takes(call: relax.Call) -> bool:
     )
 
 
-def masked_pad(x: te.Tensor, pad: tuple[int, int, int, int]) -> te.Tensor:
+def masked_pad(x: te.Tensor, pad: list[int]) -> te.Tensor:
     """``x`` (NHWC) zero-padded by (top, left, bottom, right), without a guarded load."""
     n, h, w, c = (int(d) for d in x.shape)
     top, left, bottom, right = pad
@@ -80,7 +75,7 @@ def depthwise_conv2d(x: te.Tensor, weight: te.Tensor, strides, padding, dilation
     kh, kw = (int(d) for d in weight.shape[:2])
     sh, sw = (int(s) for s in strides)
     dh, dw = (int(d) for d in dilation)
-    padded = masked_pad(x, tuple(int(p) for p in padding))
+    padded = masked_pad(x, padding)
     n, ph, pw, c = (int(d) for d in padded.shape)
     out_h, out_w = (ph - (kh - 1) * dh - 1) // sh + 1, (pw - (kw - 1) * dw - 1) // sw + 1
     ry, rx = te.reduce_axis((0, kh), "ry"), te.reduce_axis((0, kw), "rx")
@@ -98,32 +93,22 @@ def depthwise_conv2d(x: te.Tensor, weight: te.Tensor, strides, padding, dilation
 class _MaskedPad(PyExprMutator):
     def __init__(self, mod: tvm.IRModule):
         super().__init__(mod)
-        self.mod_ = mod
 
     def visit_call_(self, call):
         call = self.visit_expr_post_order(call)
         if not takes(call):
             return call
-        attrs = call.attrs
-        padding = [int(p) for p in attrs.padding]
-        if len(padding) == 2:
-            padding = padding * 2
+        attrs = call.attrs  # relax keeps conv2d padding as (top, left, bottom, right)
         return self.builder_.call_te(
             depthwise_conv2d,
             *call.args,
             [int(s) for s in attrs.strides],
-            padding,
+            [int(p) for p in attrs.padding],
             [int(d) for d in attrs.dilation],
             primfunc_name_hint="depthwise_conv2d",
         )
 
-    def transform(self) -> tvm.IRModule:
-        for gvar, func in self.mod_.functions.items():
-            if isinstance(func, relax.Function):
-                self.builder_.update_func(gvar, self.visit_expr(func))
-        return self.builder_.get()
-
 
 @tvm.transform.module_pass(opt_level=0, name="tvmedge.MaskedPad")
 def masked_pad_convolutions(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-    return _MaskedPad(mod).transform()
+    return rewrite_functions(_MaskedPad(mod), mod)

@@ -19,6 +19,8 @@ import tvm
 from tvm import relax, tirx
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from tvmedge.rewrites.mutate import channels_last_conv2d, rewrite_functions
+
 MAX_WASTE = 1 / 16  # pad only when it adds at most this fraction of work
 
 _UNARY = {"relax.nn.relu", "relax.clip", "relax.sigmoid", "relax.tanh", "relax.nn.silu"}
@@ -64,7 +66,6 @@ def _pad_last(array: np.ndarray, width: int, fill: float = 0.0) -> np.ndarray:
 class _PadChannels(PyExprMutator):
     def __init__(self, mod: tvm.IRModule, lanes: int):
         super().__init__(mod)
-        self.mod_ = mod
         self.lanes = lanes
 
     def _slice(self, padded: relax.Expr, n: int) -> relax.Expr:
@@ -101,13 +102,7 @@ class _PadChannels(PyExprMutator):
         if not isinstance(weight, tvm.ir.GenericConst) or _static_shape(call) is None:
             return call
         if name == "relax.nn.conv2d":
-            attrs = call.attrs
-            if (
-                attrs.data_layout != "NHWC"
-                or attrs.kernel_layout != "HWIO"
-                or attrs.out_layout not in ("NHWC", "")
-                or int(attrs.groups) != 1
-            ):
+            if not channels_last_conv2d(call) or int(call.attrs.groups) != 1:
                 return call
         elif weight.value.numpy().ndim != 2:
             return call
@@ -154,12 +149,6 @@ class _PadChannels(PyExprMutator):
                 return call
         return self._slice(relax.Call(call.op, args, call.attrs), n)
 
-    def transform(self) -> tvm.IRModule:
-        for gvar, func in self.mod_.functions.items():
-            if isinstance(func, relax.Function):
-                self.builder_.update_func(gvar, self.visit_expr(func))
-        return self.builder_.get()
-
 
 def _ints(expr):
     if isinstance(expr, relax.ShapeExpr):
@@ -172,6 +161,6 @@ def _ints(expr):
 def pad_channels(lanes: int) -> tvm.transform.Pass:
     @tvm.transform.module_pass(opt_level=0, name="tvmedge.PadChannels")
     def _pass(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        return _PadChannels(mod, lanes).transform()
+        return rewrite_functions(_PadChannels(mod, lanes), mod)
 
     return _pass

@@ -28,6 +28,8 @@ import tvm
 from tvm import relax, te, tirx
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from tvmedge.rewrites.mutate import channels_last_conv2d, rewrite_functions
+
 # Block names the schedule rules recognize (FuseTIR keeps them).
 INPUT, GEMM, OUTPUT = "wino_input", "wino_gemm", "wino_output"
 INPUT_ROWS, OUTPUT_ROWS = "wino_rows_in", "wino_rows_out"  # the transforms' first passes
@@ -169,17 +171,14 @@ def tile_size(out_h: int, out_w: int) -> int:
 
 def plan(call: relax.Call) -> int | None:
     """The tile size m for a conv2d this rewrite takes, or None to keep it direct."""
-    if getattr(call.op, "name", "") != "relax.nn.conv2d":
+    if not channels_last_conv2d(call):
         return None
     attrs = call.attrs
     data, weight = call.args
     if not isinstance(weight, tvm.ir.GenericConst):
         return None
     if (
-        attrs.data_layout != "NHWC"
-        or attrs.kernel_layout != "HWIO"
-        or attrs.out_layout not in ("NHWC", "")
-        or int(attrs.groups) != 1
+        int(attrs.groups) != 1
         or any(int(s) != 1 for s in attrs.strides)
         or any(int(d) != 1 for d in attrs.dilation)
     ):
@@ -204,7 +203,6 @@ def plan(call: relax.Call) -> int | None:
 class _Winograd(PyExprMutator):
     def __init__(self, mod: tvm.IRModule):
         super().__init__(mod)
-        self.mod_ = mod
 
     def visit_call_(self, call):
         call = self.visit_expr_post_order(call)
@@ -244,13 +242,7 @@ class _Winograd(PyExprMutator):
             primfunc_attrs={"op_pattern": INJECTIVE},
         )
 
-    def transform(self) -> tvm.IRModule:
-        for gvar, func in self.mod_.functions.items():
-            if isinstance(func, relax.Function):
-                self.builder_.update_func(gvar, self.visit_expr(func))
-        return self.builder_.get()
-
 
 @tvm.transform.module_pass(opt_level=0, name="tvmedge.Winograd")
 def winograd_convolutions(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-    return _Winograd(mod).transform()
+    return rewrite_functions(_Winograd(mod), mod)
