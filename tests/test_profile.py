@@ -94,3 +94,52 @@ def test_foreign_artifact_is_refused(tiny_cnn, tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("tvmedge: error: cannot profile")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_profile_alone_times_each_kernel_by_itself(static_artifact, tmp_path):
+    report_path = tmp_path / "alone.json"
+    done = cli(
+        "profile", static_artifact, "--alone", "--repeat", "5", "--threads", "1",
+        "--json", report_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "alone us" in done.stdout and "in model / alone" in done.stdout
+    assert "if every kernel found its data in the caches" in done.stdout
+    report = json.loads(report_path.read_text())
+    kernels, totals = report["kernels"], report["totals"]
+    for k in kernels:
+        # a real kernel run: positive, and the same order of time as its call in the model
+        # (a tiny model's data stays in the caches anyway; loose: other jobs share the cores)
+        assert k["alone_us"] > 0, k
+        assert 0.02 < k["alone_us"] / k["mean_us"] < 50, k
+    expected = sum(k["alone_us"] * k["calls_per_run"] for k in kernels) / 1e3
+    assert abs(totals["alone_ms_per_run"] - expected) < 1e-9
+
+
+def test_profile_without_alone_has_no_alone_figures(static_artifact, tmp_path):
+    report_path = tmp_path / "plain.json"
+    done = cli("profile", static_artifact, "--repeat", "2", "--json", report_path)
+    assert done.returncode == 0, done.stderr
+    assert "alone us" not in done.stdout and "found its data in the caches" not in done.stdout
+    report = json.loads(report_path.read_text())
+    assert report["totals"]["alone_ms_per_run"] is None
+    assert all("alone_us" not in k for k in report["kernels"])
+
+
+def test_time_calls_follow_the_executable(static_artifact):
+    """Per-call times come in the order of the VM's call instructions, one row per call."""
+    import re
+
+    import tvm
+    from tvm import relax
+
+    from tvmedge import api, profile, runtime
+
+    model = runtime.load(static_artifact, verify=False)
+    arrays = model._check_feeds(api.random_inputs(model.get_inputs(), seed=0))
+    calls = profile.time_calls(model._vm, arrays, 3)
+    text = relax.VMExecutable(tvm.runtime.load_module(str(static_artifact / "model.so"))).as_text()
+    main = text[text.index("@main:") :]
+    expected = [n for n in re.findall(r"call\s+(\S+)", main) if not n.startswith("vm.")]
+    assert [name for name, _ in calls] == expected
+    assert len(expected) >= 2 and all(seconds > 0 for _, seconds in calls)

@@ -486,13 +486,15 @@ def profile(
     seed: int = 0,
     dims: dict[str, int] | None = None,
     threads: int | None = None,
+    alone: bool = False,
 ) -> dict:
     """Time each kernel of a host CPU artifact on seeded random inputs; returns the report.
 
     Kernel rows (sorted by time, per run), totals, and this machine's fp32 peak with its formula.
     FLOPs come from the manifest (counted at compile time) and are absent for symbolic shapes.
     ``threads``: TVM's thread pool size, by default the physical cores as in ``bench`` (TVM's
-    own default here was 1, so the profile ran about twice as long as ``bench``).
+    own default here was 1, so the profile ran about twice as long as ``bench``). ``alone``: also
+    time each kernel run by itself with its data in the caches (``alone_us``).
     """
     from tvmedge import profile as _profile
     from tvmedge import runtime
@@ -518,7 +520,7 @@ def profile(
     peak = _profile.machine_peak(target, threads)
     flops = manifest["build"].get("kernel_flops", {})
     result = _profile.report(
-        model._vm, arrays, repeat=repeat, flops=flops, peak=peak["peak_gflops"]
+        model._vm, arrays, repeat=repeat, flops=flops, peak=peak["peak_gflops"], alone=alone
     )
     return {
         "artifact": str(artifact),

@@ -9,6 +9,7 @@ what the hook costs.
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -114,18 +115,99 @@ def time_kernels(vm, arrays, repeat: int) -> tuple[dict[str, list[int]], float]:
     return stats, seconds
 
 
-def report(vm, arrays, *, repeat: int, flops: dict[str, float], peak: float | None) -> dict:
-    """Kernel rows sorted by time (per run), totals, and the uninstrumented run to compare."""
+def time_calls(vm, arrays, repeat: int) -> list[tuple[str, float]]:
+    """(symbol, median seconds) of every kernel call of one run, in execution order: a kernel
+    called at several places of the model gets a row for each."""
+    runs: list[list[tuple[str, int]]] = []
+    started = [0]
+
+    def hook(_func, symbol, before, _ret, *_args):
+        now = time.perf_counter_ns()
+        if before:
+            started[0] = now
+        elif not str(symbol).startswith(_BUILTIN):
+            runs[-1].append((str(symbol), now - started[0]))
+        return None
+
+    vm.set_instrument(hook)
+    try:
+        for _ in range(repeat):
+            runs.append([])
+            vm(arrays)
+    finally:
+        vm.set_instrument(None)
+    return [
+        (name, statistics.median(run[i][1] for run in runs) / 1e9)
+        for i, (name, _) in enumerate(runs[0])
+    ]
+
+
+def _copy(value):
+    """A fresh copy of a tensor argument (the VM reuses its storage between kernels)."""
+    import tvm
+
+    if not isinstance(value, tvm.runtime.Tensor):
+        return value  # a shape or scalar argument of a symbolic-shape kernel
+    copy = tvm.runtime.empty(value.shape, value.dtype, value.device)
+    value.copyto(copy)
+    return copy
+
+
+def time_alone(vm, arrays, repeat: int) -> dict[str, float]:
+    """{symbol: seconds per call} of each kernel run by itself, ``repeat`` times back to back, on
+    copies of the arguments of its first call in the model. Its inputs and weights stay in the
+    caches, so the in-model time over this one is what the model's memory traffic costs it: a
+    kernel whose input was evicted by the weights and activations of the kernels before it
+    waits for memory; one re-run alone does not."""
+    captured: dict[str, tuple] = {}
+
+    def hook(func, symbol, before, _ret, *args):
+        name = str(symbol)
+        if before and not name.startswith(_BUILTIN) and name not in captured:
+            captured[name] = (func, [_copy(a) for a in args])
+        return None
+
+    vm.set_instrument(hook)
+    try:
+        vm(arrays)
+    finally:
+        vm.set_instrument(None)
+    alone = {}
+    for name, (func, args) in captured.items():
+        func(*args)  # brings its data into the caches
+        start = time.perf_counter()
+        for _ in range(repeat):
+            func(*args)
+        alone[name] = (time.perf_counter() - start) / repeat
+    return alone
+
+
+def report(
+    vm,
+    arrays,
+    *,
+    repeat: int,
+    flops: dict[str, float],
+    peak: float | None,
+    alone: bool = False,
+) -> dict:
+    """Kernel rows sorted by time (per run), totals, and the uninstrumented run to compare.
+    ``alone``: also time each kernel run by itself with its data in the caches."""
     vm(arrays)  # warm up: the first run fills the memory pool and pages in the code
     plain = _timed(vm, arrays, repeat)
     stats, instrumented = time_kernels(vm, arrays, repeat)
+    alone_s = time_alone(vm, arrays, max(repeat, 20)) if alone else {}
     builtins = [0, 0]
     rows = []
     for symbol, (calls, ns) in stats.items():
         if symbol.startswith(_BUILTIN):
             builtins = [builtins[0] + calls, builtins[1] + ns]
             continue
-        rows.append(_row(symbol, calls / repeat, ns / repeat / 1e9, flops.get(symbol), peak))
+        row = _row(symbol, calls / repeat, ns / repeat / 1e9, flops.get(symbol), peak)
+        if alone:
+            seconds = alone_s.get(symbol)
+            row["alone_us"] = seconds * 1e6 if seconds is not None else None
+        rows.append(row)
     kernel_s = sum(r["ms_per_run"] for r in rows) / 1e3
     for row in rows:
         row["percent"] = 100 * row["ms_per_run"] / 1e3 / kernel_s if kernel_s else 0.0
@@ -142,6 +224,10 @@ def report(vm, arrays, *, repeat: int, flops: dict[str, float], peak: float | No
             "builtin_ms_per_run": builtins[1] / repeat / 1e6,
             "instrumented_run_ms": instrumented * 1e3,
             "uninstrumented_run_ms": plain * 1e3,
+            # what the kernels would take if each found its data in the caches
+            "alone_ms_per_run": sum(r["alone_us"] * r["calls_per_run"] for r in rows) / 1e3
+            if alone and all(r["alone_us"] is not None for r in rows)
+            else None,
             "flops_per_run": total_flops if counted else None,
             "kernels_without_flops": [r["name"] for r in rows if r["flops_per_call"] is None],
             # achieved over the plain run: what the model as a whole gets out of the machine

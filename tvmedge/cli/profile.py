@@ -1,4 +1,5 @@
-"""tvmedge profile ARTIFACT [--repeat N] [--top N] [--json F] [--seed N] [--dim batch=8]"""
+"""tvmedge profile ARTIFACT [--repeat N] [--top N] [--alone] [--threads N] [--json F]
+[--seed N] [--dim batch=8]"""
 
 import json
 from pathlib import Path
@@ -18,6 +19,12 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--threads", type=int, help="TVM threads (default: physical cores, as bench uses)"
     )
+    p.add_argument(
+        "--alone",
+        action="store_true",
+        help="also time each kernel run by itself with its data in the caches: the gap to its "
+        "in-model time is what the model's memory traffic costs it",
+    )
     add_random_inputs(p)
     p.set_defaults(handler=handle)
 
@@ -26,9 +33,18 @@ def _num(value, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _ratio(num, den) -> str:
+    return "-" if num is None or not den else f"{num / den:.2f}"
+
+
 def handle(args) -> int:
     r = api.profile(
-        args.artifact, repeat=args.repeat, seed=args.seed, dims=dims(args.dim), threads=args.threads
+        args.artifact,
+        repeat=args.repeat,
+        seed=args.seed,
+        dims=dims(args.dim),
+        threads=args.threads,
+        alone=args.alone,
     )
     rows = [
         [
@@ -41,9 +57,12 @@ def handle(args) -> int:
             _num(k["gflops"], ".1f"),
             _num(k["peak_fraction"] and 100 * k["peak_fraction"], ".1f"),
         ]
+        + ([_num(k["alone_us"], ".1f"), _ratio(k["mean_us"], k["alone_us"])] if args.alone else [])
         for k in r["kernels"][: args.top]
     ]
     headers = ["kernel", "calls", "ms/run", "mean us", "%", "MFLOP/call", "GFLOP/s", "% peak"]
+    if args.alone:
+        headers += ["alone us", "in model / alone"]
     t, m = r["totals"], r["machine"]
     shown = f"top {len(rows)} of {t['kernels']}" if len(rows) < t["kernels"] else "all"
     lines = [
@@ -54,6 +73,15 @@ def handle(args) -> int:
         f"{t['builtin_ms_per_run']:.3f} ms in {t['builtin_calls_per_run']:g} calls",
         f"run        {t['uninstrumented_run_ms']:.3f} ms plain, "
         f"{t['instrumented_run_ms']:.3f} ms with the per-call timing hook",
+    ]
+    if t.get("alone_ms_per_run") is not None:
+        lines.append(
+            f"alone      {t['alone_ms_per_run']:.3f} ms/run if every kernel found its data in the "
+            f"caches (each re-run by itself); the other "
+            f"{t['kernel_ms_per_run'] - t['alone_ms_per_run']:.3f} ms is mostly the model's "
+            "memory traffic"
+        )
+    lines += [
         "model      "
         + (
             f"{t['flops_per_run'] / 1e9:.3f} GFLOP/run, {_num(t['gflops'], '.1f')} GFLOP/s, "
