@@ -21,7 +21,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,12 +29,14 @@ from run import ROOT, model_path, write_section
 
 from tvmedge import api, profile, runtime, zoo
 from tvmedge.bench.compare import machine
+from tvmedge.bench.timing import time_runs
 
 HEAVY_ORT = {"Conv", "FusedConv", "Gemm", "FusedGemm", "MatMul", "FusedMatMul", "ConvTranspose"}
 HEAVY_TVM = ("conv", "matmul", "dense")
+WARMUP = 20
 
 
-def ort_nodes(model: Path, feeds: dict, threads: int, repeat: int) -> tuple[list, float]:
+def ort_nodes(model: Path, feeds: dict, threads: int, repeat: int, workdir: Path):
     """([(node, op, median us)] in run order, plain median ms of a session without profiling)."""
     import onnxruntime as ort
 
@@ -44,19 +45,13 @@ def ort_nodes(model: Path, feeds: dict, threads: int, repeat: int) -> tuple[list
         so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
         if profiling:
             so.enable_profiling = True
-            so.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "ort")
+            so.profile_file_prefix = str(workdir / "ort")
         return ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
 
     plain = session(False)
-    for _ in range(20):
-        plain.run(None, feeds)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        plain.run(None, feeds)
-        times.append(time.perf_counter() - start)
+    times = time_runs(lambda: plain.run(None, feeds), warmup=WARMUP, repeat=repeat)
     prof = session(True)
-    for _ in range(20 + repeat):
+    for _ in range(WARMUP + repeat):
         prof.run(None, feeds)
     events = json.loads(Path(prof.end_profiling()).read_text())
     durations: dict[tuple[str, str], list[float]] = {}
@@ -64,25 +59,17 @@ def ort_nodes(model: Path, feeds: dict, threads: int, repeat: int) -> tuple[list
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
             key = (e["name"][: -len("_kernel_time")], e["args"].get("op_name", "?"))
             durations.setdefault(key, []).append(e["dur"])
-    # the last `repeat` runs of each node: the first 20 were warm-up
+    # the last `repeat` runs of each node: the first ones were warm-up
     nodes = [(n, op, statistics.median(d[-repeat:])) for (n, op), d in durations.items()]
     return nodes, statistics.median(times) * 1e3
 
 
-def tvm_calls(model: Path, feeds: dict, threads: int, repeat: int, workdir: Path):
+def tvm_calls(model, feeds: dict, threads: int, repeat: int):
     """([(kernel, in-model us, alone us)] in run order, plain median ms)."""
-    artifact = api.compile(model, target="host", output=workdir / "model.tvmedge", log=print).path
     api._set_threads(threads)
-    m = runtime.load(artifact, verify=False)
-    arrays = m._check_feeds(feeds)
-    vm = m._vm
-    for _ in range(20):
-        vm(arrays)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        vm(arrays)
-        times.append(time.perf_counter() - start)
+    arrays = model._check_feeds(feeds)
+    vm = model._vm
+    times = time_runs(lambda: vm(arrays), warmup=WARMUP, repeat=repeat)
     calls = profile.time_calls(vm, arrays, repeat)
     alone = profile.time_alone(vm, arrays, max(repeat, 20))
     rows = [(name, s * 1e6, alone[name] * 1e6) for name, s in calls]
@@ -100,7 +87,7 @@ def render(name: str, report: dict) -> str:
     m, t = report["meta"], report["totals"]
     lines = [
         f"{name}, measured {m['date']} on {m['cpu']}, {m['threads']} thread(s), batch 1, "
-        f"medians of {m['repeat']} runs after 20 warm-up, one process for both engines. "
+        f"medians of {m['repeat']} runs after {WARMUP} warm-up, one process for both engines. "
         f"Command: `{m['command']}`.",
         "",
         f"- plain run: tvmedge {t['tvmedge_run_ms']:.2f} ms, ORT {t['ort_run_ms']:.2f} ms "
@@ -143,16 +130,18 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=30)
     p.add_argument("--section", help="BENCHMARKS.md section (default: breakdown-MODEL)")
     args = p.parse_args(argv)
-    model = model_path(args.model)
-    from tvmedge.frontend import graph_inputs, load_onnx
-
-    specs = graph_inputs(load_onnx(model).proto)
-    feeds = api.random_inputs(specs, seed=0)
+    onnx_path = model_path(args.model)
     with tempfile.TemporaryDirectory() as tmp:
-        calls, tvm_ms = tvm_calls(model, feeds, args.threads, args.repeat, Path(tmp))
-    nodes, ort_ms = ort_nodes(model, feeds, args.threads, args.repeat)
+        work = Path(tmp)
+        built = api.compile(onnx_path, target="host", output=work / "model.tvmedge", log=print)
+        model = runtime.load(built.path, verify=False)
+        feeds = api.random_inputs(model.get_inputs(), seed=0)  # the same inputs for both
+        calls, tvm_ms = tvm_calls(model, feeds, args.threads, args.repeat)
+        nodes, ort_ms = ort_nodes(onnx_path, feeds, args.threads, args.repeat, work)
     heavy_t = [c for c in calls if any(h in c[0] for h in HEAVY_TVM)]
+    other_t = [c for c in calls if not any(h in c[0] for h in HEAVY_TVM)]
     heavy_o = [n for n in nodes if n[1] in HEAVY_ORT]
+    other_o = [n for n in nodes if n[1] not in HEAVY_ORT]
     pairs, unmatched = [], None
     if len(heavy_t) == len(heavy_o):
         pairs = [
@@ -161,12 +150,11 @@ def main(argv=None) -> int:
         ]
     else:
         unmatched = f"{len(heavy_t)} tvmedge conv/matmul kernels, {len(heavy_o)} ORT nodes"
-    other_t = [c for c in calls if c not in heavy_t]
-    other_o = [n for n in nodes if n not in heavy_o]
+    cpu = machine()
     report = {
         "meta": {
             "date": datetime.date.today().isoformat(),
-            "cpu": f"{machine()['cpu']} ({machine()['physical_cores']} cores)",
+            "cpu": f"{cpu['cpu']} ({cpu['physical_cores']} cores)",
             "threads": args.threads,
             "repeat": args.repeat,
             "command": "python benchmarks/breakdown.py " + " ".join(argv or sys.argv[1:]),
@@ -188,8 +176,9 @@ def main(argv=None) -> int:
     section = args.section or f"breakdown-{args.model}"
     out = ROOT / "benchmarks" / "results" / f"{section}-{report['meta']['date']}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
-    write_section(ROOT / "BENCHMARKS.md", section, render(args.model, report))
-    print(render(args.model, report))
+    text = render(args.model, report)
+    write_section(ROOT / "BENCHMARKS.md", section, text)
+    print(text)
     print(f"wrote {out.relative_to(ROOT)} and BENCHMARKS.md section '{section}'")
     return 0
 

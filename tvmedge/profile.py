@@ -9,6 +9,7 @@ what the hook costs.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from pathlib import Path
@@ -92,6 +93,16 @@ def _timed(vm, arrays, repeat: int) -> float:
     return (time.perf_counter() - start) / repeat
 
 
+@contextlib.contextmanager
+def _instrumented(vm, hook):
+    """``hook`` called before and after every call instruction of ``vm`` inside the block."""
+    vm.set_instrument(hook)
+    try:
+        yield
+    finally:
+        vm.set_instrument(None)
+
+
 def time_kernels(vm, arrays, repeat: int) -> tuple[dict[str, list[int]], float]:
     """({symbol: [calls, nanoseconds]} summed over ``repeat`` runs, mean seconds per run)."""
     stats: dict[str, list[int]] = {}
@@ -107,11 +118,8 @@ def time_kernels(vm, arrays, repeat: int) -> tuple[dict[str, list[int]], float]:
         entry[1] += now - started[0]
         return None
 
-    vm.set_instrument(hook)
-    try:
+    with _instrumented(vm, hook):
         seconds = _timed(vm, arrays, repeat)
-    finally:
-        vm.set_instrument(None)
     return stats, seconds
 
 
@@ -129,13 +137,10 @@ def time_calls(vm, arrays, repeat: int) -> list[tuple[str, float]]:
             runs[-1].append((str(symbol), now - started[0]))
         return None
 
-    vm.set_instrument(hook)
-    try:
+    with _instrumented(vm, hook):
         for _ in range(repeat):
             runs.append([])
             vm(arrays)
-    finally:
-        vm.set_instrument(None)
     return [
         (name, statistics.median(run[i][1] for run in runs) / 1e9)
         for i, (name, _) in enumerate(runs[0])
@@ -167,11 +172,8 @@ def time_alone(vm, arrays, repeat: int) -> dict[str, float]:
             captured[name] = (func, [_copy(a) for a in args])
         return None
 
-    vm.set_instrument(hook)
-    try:
+    with _instrumented(vm, hook):
         vm(arrays)
-    finally:
-        vm.set_instrument(None)
     alone = {}
     for name, (func, args) in captured.items():
         func(*args)  # brings its data into the caches
@@ -204,9 +206,8 @@ def report(
             builtins = [builtins[0] + calls, builtins[1] + ns]
             continue
         row = _row(symbol, calls / repeat, ns / repeat / 1e9, flops.get(symbol), peak)
-        if alone:
-            seconds = alone_s.get(symbol)
-            row["alone_us"] = seconds * 1e6 if seconds is not None else None
+        if alone:  # every kernel that ran has an alone time
+            row["alone_us"] = alone_s[symbol] * 1e6
         rows.append(row)
     kernel_s = sum(r["ms_per_run"] for r in rows) / 1e3
     for row in rows:
@@ -226,7 +227,7 @@ def report(
             "uninstrumented_run_ms": plain * 1e3,
             # what the kernels would take if each found its data in the caches
             "alone_ms_per_run": sum(r["alone_us"] * r["calls_per_run"] for r in rows) / 1e3
-            if alone and all(r["alone_us"] is not None for r in rows)
+            if alone
             else None,
             "flops_per_run": total_flops if counted else None,
             "kernels_without_flops": [r["name"] for r in rows if r["flops_per_call"] is None],
