@@ -66,7 +66,7 @@ def ort_nodes(model: Path, feeds: dict, threads: int, repeat: int, workdir: Path
 
 def tvm_calls(model, feeds: dict, threads: int, repeat: int):
     """([(kernel, in-model us, alone us)] in run order, plain median ms)."""
-    api._set_threads(threads)
+    runtime.vm.set_threads(threads)
     arrays = model._check_feeds(feeds)
     vm = model._vm
     times = time_runs(lambda: vm(arrays), warmup=WARMUP, repeat=repeat)
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         built = api.compile(onnx_path, target="host", output=work / "model.tvmedge", log=print)
-        model = runtime.load(built.path, verify=False)
+        model = runtime.load(built.path, verify=False, threads=args.threads)
         feeds = api.random_inputs(model.get_inputs(), seed=0)  # the same inputs for both
         calls, tvm_ms = tvm_calls(model, feeds, args.threads, args.repeat)
         nodes, ort_ms = ort_nodes(onnx_path, feeds, args.threads, args.repeat, work)

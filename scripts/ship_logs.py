@@ -18,8 +18,9 @@ import json
 from pathlib import Path
 
 from tvmedge import rewrites, targets
+from tvmedge.pipeline import tuning_module
 from tvmedge.tune.cache import Sanitized, TuningCache, lean, workload_hash, write_records
-from tvmedge.tune.tasks import extract, tuning_module
+from tvmedge.tune.tasks import extract
 
 
 def model_hashes(model: str, target) -> set[str]:

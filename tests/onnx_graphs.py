@@ -34,7 +34,8 @@ def tvmedge_outputs(proto: onnx.ModelProto, feeds: dict, tmp_path: Path) -> list
     path = tmp_path / "model.onnx"
     onnx.save(proto, path)
     out = tmp_path / "model.tvmedge"
-    artifact = api.compile(path, output=out, force=True, log=lambda _m: None).path
+    # no compile check: the caller compares with ONNX Runtime itself, on its own inputs
+    artifact = api.compile(path, output=out, force=True, check=False, log=lambda _m: None).path
     return runtime.load(artifact).run(None, feeds)
 
 

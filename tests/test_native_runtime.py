@@ -104,6 +104,34 @@ def test_x86_bad_input(x86_bundle, tiny_artifact, tmp_path, array, args, message
     assert message in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        ([], None, "cores"),
+        (["--threads", "1"], None, 1),
+        ([], "1", 1),
+        (["--threads", "2"], "1", 2),
+    ],
+    ids=["default", "flag", "env", "flag-over-env"],
+)
+def test_x86_threads_like_onnxruntime(x86_bundle, tiny_artifact, tmp_path, args, env, expected):
+    """tvmedge-run (tvmedge_set_threads) uses the physical cores unless told otherwise."""
+    import os
+
+    from tvmedge import machine
+
+    np.save(tmp_path / "image.npy", np.zeros((1, 3, 32, 32), np.float32))
+    environ = {k: v for k, v in os.environ.items() if k != "TVM_NUM_THREADS"}
+    if env is not None:
+        environ["TVM_NUM_THREADS"] = env
+    cmd = [x86_bundle / PROGRAM, tiny_artifact / "model.so", "--input"]
+    cmd += [f"image={tmp_path / 'image.npy'}", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=environ, timeout=300)
+    assert done.returncode == 0, done.stderr
+    want = machine.physical_cores() if expected == "cores" else expected
+    assert json.loads(done.stdout)["threads"] == want
+
+
 def test_x86_missing_model(x86_bundle, tmp_path):
     model = tmp_path / "nope.so"
     done = run_native(x86_bundle, model)

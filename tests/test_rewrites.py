@@ -90,7 +90,7 @@ def test_folded_build_matches_onnxruntime(conv_bn_model, tmp_path):
 
 def test_constant_subgraphs_fold_in_the_legalize_step():
     from tvmedge import targets
-    from tvmedge.build import TUNING_STEPS, steps
+    from tvmedge.pipeline import TUNING_STEPS, steps
 
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType((2,), "float32"))
@@ -106,7 +106,7 @@ def test_constant_subgraphs_fold_in_the_legalize_step():
     host = targets.get("host")
     mod = before
     with host.tvm_target():
-        for name, passes in steps(host, rewrites.DEFAULT):
+        for name, passes in steps(host, rewrites.plan(rewrites.DEFAULT, host)):
             if name in TUNING_STEPS:
                 mod = tvm.transform.Sequential(passes)(mod)
     kernels = [gv.name_hint for gv, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)]

@@ -17,7 +17,7 @@ from onnx_graphs import model as _model
 from tvm import relax
 
 from tvmedge import build as _build
-from tvmedge import rewrites, targets, zoo
+from tvmedge import pipeline, rewrites, targets, zoo
 from tvmedge.frontend import graph_inputs, load_onnx
 from tvmedge.frontend import shapes as _shapes
 from tvmedge.frontend.importer import import_onnx
@@ -44,9 +44,9 @@ def _compile(proto: onnx.ModelProto, tmp_path, *, scheduled: bool, monkeypatch, 
     mod = import_onnx(loaded, _shapes.bind(graph_inputs(loaded.proto), {}))
     with monkeypatch.context() as m:
         if not scheduled:  # the reference: TVM's default loops, no rule applies
-            m.setattr(_build, "default_rules", lambda _target: [])
+            m.setattr(pipeline, "default_rules", lambda _target: [])
         names = rewrites.DEFAULT if layout == "nhwc" else ("fold-batchnorm", "simplify")
-        return _build.build(mod, targets.get("host"), rewrite_names=names)
+        return _build.build(mod, targets.get("host"), rewrite_specs=names)
 
 
 def _run(result, feeds: dict) -> list[np.ndarray]:

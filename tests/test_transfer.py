@@ -39,7 +39,8 @@ def conv_model(path: Path, *, cin: int, cout: int, size: int) -> Path:
 
 
 def conv_task(model: Path):
-    from tvmedge.tune.tasks import extract, search_target, tuning_module
+    from tvmedge.pipeline import search_target, tuning_module
+    from tvmedge.tune.tasks import extract
 
     target = targets.get("host")
     tasks = extract(tuning_module(model, {}, target), search_target(target))
@@ -99,9 +100,8 @@ def searched(tmp_path_factory):
 
 
 def test_a_search_record_replays_on_a_kernel_of_other_shapes(searched):
-    from tvmedge.build import rule_variants
+    from tvmedge.pipeline import rule_variants, search_target
     from tvmedge.tune.cache import TuningCache
-    from tvmedge.tune.tasks import search_target
 
     target = targets.get("host")
     database = TuningCache(searched / "searched", target.name, target.tvm_target()).load(print)

@@ -109,14 +109,26 @@ def test_tuned_records_are_reused_by_another_model(tuned, tmp_path):
     np.testing.assert_allclose(ours["y"], ref, rtol=1e-4, atol=1e-6)
 
 
+def test_the_cache_records_the_machine_it_was_measured_on(tuned):
+    """A portable target's logs are applied to host only where they were measured on the
+    same microarchitecture (tvmedge.tune.logs): the tune must record it."""
+    from tvmedge import machine, targets
+    from tvmedge.tune.cache import TuningCache
+
+    root, _ = tuned
+    host = targets.get("host")
+    meta = TuningCache(root / "logs", host.name, host.tvm_target()).meta()
+    assert meta["measured_on"] == machine.fingerprint()
+
+
 def test_every_task_is_seeded_with_its_default_schedule(tuned):
     """A tune measures the default schedule of each task first and keeps it as a record, so
     the best record is never slower than an untuned compile and the search starts there."""
     from tvmedge import targets
-    from tvmedge.build import default_rules
+    from tvmedge.pipeline import default_rules, search_target, tuning_module
     from tvmedge.schedules import default_schedule
     from tvmedge.tune.cache import TuningCache
-    from tvmedge.tune.tasks import extract, search_target, tuning_module
+    from tvmedge.tune.tasks import extract
 
     root, model = tuned
     target = targets.get("host")

@@ -41,25 +41,31 @@ def compile(
     output: str | Path | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
     force: bool = False,
-    rewrites: tuple[str, ...] = _rewrites.DEFAULT,
+    rewrites=_rewrites.DEFAULT,
     bundle: bool = False,
     runtime_dir: str | Path | None = None,
     tuning_logs: str | Path | None = None,
     use_tuning_logs: bool = True,
     error_on_untuned: bool = False,
     transfer: bool = True,
+    check: bool = True,
     log: Log = _stderr,
 ) -> CompileResult:
-    """Compile an ONNX model for ``target`` into an artifact directory and return where it is."""
+    """Compile an ONNX model for ``target`` into an artifact directory and return where it is.
+
+    ``rewrites``: names or ``(name, {option: value})`` pairs (tvmedge.rewrites.plan).
+    ``check``: before the artifact is moved into place, load and run it once in a child
+    process and compare it with ONNX Runtime (host-runnable CPU artifacts; cross-compiled ones
+    are checked with `tvmedge verify-bundle`)."""
+    from tvmedge import machine, pipeline
     from tvmedge.build import build
     from tvmedge.export import build_manifest, io_table, write_artifact
+    from tvmedge.export import check as _check
     from tvmedge.export import toolchain as _toolchain
     from tvmedge.export.artifact import check_output_path
     from tvmedge.export.bundle import bundle_writer
     from tvmedge.export.cuda import kernels_writer
-    from tvmedge.frontend import check_supported, graph_inputs, graph_output_names, load_onnx
-    from tvmedge.frontend import shapes as _shapes
-    from tvmedge.frontend.importer import import_onnx, output_specs
+    from tvmedge.frontend.shapes import format_shape
 
     start = time.perf_counter()
     out = Path(output) if output is not None else default_output(model)
@@ -68,23 +74,20 @@ def compile(
     toolchain = _toolchain.resolve(resolved)  # a missing cross compiler fails before any work
     cuda = _toolchain.resolve_nvcc(resolved) if resolved.family == "cuda" else None
     extras = [bundle_writer(resolved, toolchain, runtime_dir)] if bundle else []
-    loaded = load_onnx(model)
-    check_supported(loaded.proto)
-    inputs = _shapes.bind(graph_inputs(loaded.proto), input_shapes or {})
+    imported = pipeline.import_model(model, input_shapes)
+    loaded, inputs, outputs = imported.loaded, imported.inputs, imported.outputs
     log(f"target {resolved.describe()}")
     log(
-        f"importing {loaded.path.name} (opset {loaded.opset}, inputs "
-        + ", ".join(f"{s.name}{_shapes.format_shape(s.shape)}" for s in inputs)
+        f"imported {loaded.path.name} (opset {loaded.opset}, inputs "
+        + ", ".join(f"{s.name}{format_shape(s.shape)}" for s in inputs)
         + ")"
     )
-    mod = import_onnx(loaded, inputs)
-    outputs = output_specs(mod, graph_output_names(loaded.proto))
-    mod = io_table.attach(mod, io_table.format_io_table(inputs, outputs))
+    mod = io_table.attach(imported.mod, io_table.format_io_table(inputs, outputs))
     logs = _find_logs(resolved, tuning_logs, log) if use_tuning_logs else None
     built = build(
         mod,
         resolved,
-        rewrite_names=rewrites,
+        rewrite_specs=rewrites,
         database=logs and logs.database,
         transfer=transfer,
         log=log,
@@ -102,7 +105,7 @@ def compile(
         inputs=inputs,
         outputs=outputs,
         target=resolved,
-        rewrites=[{"name": n, "description": _rewrites.REGISTRY[n].description} for n in rewrites],
+        rewrites=[c.to_json() for c in built.rewrites],
         build_seconds=seconds,
         toolchain=toolchain.to_json() | ({"nvcc": cuda} if cuda else {}),
         tuning={
@@ -111,12 +114,19 @@ def compile(
             "coverage": coverage,
         },
     )
+    if resolved.family != "cuda":  # the ISA features the kernels may use: load refuses a CPU
+        manifest["cpu"] = {  # without them instead of stopping on an illegal instruction
+            "arch": resolved.runtime_arch,
+            "mcpu": resolved.tvm.get("mcpu"),
+            "features": machine.required_features(resolved.tvm_target()),
+        }
     # per-call FLOPs of each kernel: `tvmedge profile` turns its measured times into GFLOP/s.
     # TVM miscounts loops over symbolic dims, so a model with any is not counted at all.
     symbolic = any(isinstance(d, str) for s in inputs for d in s.shape)
     manifest["build"]["kernel_flops"] = {} if symbolic else built.flops
     if cuda:
         extras.append(kernels_writer(executable, cuda))
+    checker = _check.checker(resolved, loaded.path, enabled=check, log=log)
     manifest = write_artifact(
         out,
         executable=executable,
@@ -124,6 +134,7 @@ def compile(
         force=force,
         fcompile=toolchain.fcompile(),
         extras=tuple(extras),
+        check=checker,
     )
     elapsed = time.perf_counter() - start
     log(f"wrote {out} in {elapsed:.1f} s")
@@ -259,6 +270,7 @@ def tune(
     per round; MetaSchedule's default of 512 spends minutes of one core per task before the
     first measurement, so a short tune on a small machine measures nothing.
     """
+    from tvmedge import machine, pipeline
     from tvmedge.export import toolchain as _toolchain
     from tvmedge.tune import driver, logs
     from tvmedge.tune import tasks as _tasks
@@ -266,15 +278,15 @@ def tune(
 
     resolved = _targets.get(target)
     rpc = _rpc_settings(rpc_tracker, rpc_key, builder_workers)
-    if rpc is None and (resolved.family == "cuda" or resolved.runtime_arch != _machine()):
+    if rpc is None and (resolved.family == "cuda" or resolved.runtime_arch != machine.arch()):
         raise TvmedgeError(
             f"kernels for '{resolved.name}' cannot be measured on this machine; register the "
             "device with a TVM RPC tracker and pass --rpc-tracker HOST:PORT --rpc-key KEY"
         )
     _toolchain.resolve(resolved)  # the builder links every candidate with it
     tvm_target = resolved.tvm_target()
-    mod = _tasks.tuning_module(model, input_shapes or {}, resolved, rewrites)
-    extracted = _tasks.extract(mod, _tasks.search_target(resolved))
+    mod = pipeline.tuning_module(model, input_shapes or {}, resolved, rewrites)
+    extracted = _tasks.extract(mod, pipeline.search_target(resolved))
     cache = TuningCache(
         Path(tuning_logs) if tuning_logs else logs.user_cache(), resolved.name, tvm_target
     )
@@ -343,12 +355,6 @@ def _ship(report: dict, cache, ship, log: Log) -> dict:
     return report
 
 
-def _machine() -> str:
-    import platform
-
-    return {"AMD64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())
-
-
 def _rpc_settings(tracker: str | None, key: str | None, workers: int | None) -> dict | None:
     if tracker is None and key is None:
         return None
@@ -385,19 +391,12 @@ def _feeds(manifest: dict, *, inputs=None, seed: int = 0, dims=None) -> dict:
     return random_inputs(specs, seed=seed, dims=dims)
 
 
-def _set_threads(threads: int) -> None:
-    """Size TVM's CPU thread pool: the environment for a pool not started yet, and TVM's
-    config call for one that is."""
-    import tvm_ffi
-
-    os.environ["TVM_NUM_THREADS"] = str(threads)
-    tvm_ffi.get_global_func("runtime.config_threadpool")(0, threads)
-
-
 def default_threads() -> int:
-    import psutil
+    """The threads bench and profile use by default: the runtime's own default (physical
+    cores, or TVM_NUM_THREADS when set), so a benchmark measures what a user's run gets."""
+    from tvmedge.runtime.model import default_threads as runtime_default
 
-    return psutil.cpu_count(logical=False) or 1
+    return runtime_default()
 
 
 def bench(
@@ -496,24 +495,23 @@ def profile(
     own default here was 1, so the profile ran about twice as long as ``bench``). ``alone``: also
     time each kernel run by itself with its data in the caches (``alone_us``).
     """
+    from tvmedge import machine, runtime
     from tvmedge import profile as _profile
-    from tvmedge import runtime
 
     if repeat < 1:
         raise TvmedgeError("--repeat must be >= 1")
     threads = threads or default_threads()
     if threads < 1:
         raise TvmedgeError("--threads must be >= 1")
-    _set_threads(threads)
     manifest = inspect(artifact)
     target = manifest["target"]
-    if manifest["runtime"]["device"] != "cpu" or target["runtime_arch"] != _machine():
+    if manifest["runtime"]["device"] != "cpu" or target["runtime_arch"] != machine.arch():
         raise TvmedgeError(
             f"cannot profile '{artifact}' here: it runs on {target['runtime_arch']} "
             f"{manifest['runtime']['device']} (target '{target['name']}') and profiling measures "
-            f"on this {_machine()} CPU; compile it with --target host"
+            f"on this {machine.arch()} CPU; compile it with --target host"
         )
-    model = runtime.load(artifact, verify=False)  # inspect() above checked the hashes
+    model = runtime.load(artifact, verify=False, threads=threads)  # inspect() checked hashes
     feeds = random_inputs(model.get_inputs(), seed=seed, dims=dims)
     # the profiler drives the VM itself: it needs the instrument hook, which Model keeps inside
     arrays = model._check_feeds(feeds)

@@ -54,3 +54,15 @@ class FeedError(TvmedgeError, ValueError):
 
 class BuildError(TvmedgeError, RuntimeError):
     """TVM failed to compile a model that it imported; carries the compiler's message."""
+
+
+class InternalError(TvmedgeError, RuntimeError):
+    """A failure inside tvmedge or TVM on input that passed every check: a bug to report, not
+    something the user got wrong. Exits with its own code."""
+
+    exit_code = 70  # EX_SOFTWARE
+
+
+class CheckError(InternalError):
+    """The compiled artifact failed its check (load, run, or agreement with ONNX Runtime)
+    before it was moved into place; nothing was written."""

@@ -16,8 +16,6 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
-import psutil
-
 from tvmedge.errors import TargetError
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "targets"
@@ -313,24 +311,16 @@ def get(name: str) -> Target:
     )
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 @cache
 def resolve_host() -> Target:
     """This machine's CPU as an LLVM target: mcpu from LLVM, cores, features from the kernel."""
     from tvm.target import codegen
 
+    from tvmedge.machine import cpu_flags, physical_cores
+
     machine = platform.machine()
-    flags = _cpu_flags()
-    cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    flags = cpu_flags()
+    cores = physical_cores()
     if machine in ("x86_64", "AMD64"):
         family, triple = "x86", "x86_64-linux-gnu"
         simd = 512 if "avx512f" in flags else 256 if "avx2" in flags else 128

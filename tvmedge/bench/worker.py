@@ -38,7 +38,7 @@ def _session(engine: str, model: str, threads: int):
         return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     from tvmedge import runtime
 
-    return runtime.load(model)
+    return runtime.load(model, threads=threads)
 
 
 def peak_rss_bytes() -> int:

@@ -35,6 +35,12 @@ def add_parser(sub) -> None:
         help="fail unless every kernel has a tuning record (release builds)",
     )
     p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="do not load and run the artifact once and compare it with ONNX Runtime before "
+        "writing it (recorded in the manifest)",
+    )
+    p.add_argument(
         "--runtime-dir",
         help="take libtvm_runtime.so and libtvm_ffi.so for the bundle from here",
     )
@@ -77,5 +83,6 @@ def handle(args) -> int:
         transfer=not args.no_transfer,
         rewrites=rewrite_names(args),
         runtime_dir=args.runtime_dir,
+        check=not args.no_check,
     )
     return 0

@@ -9,7 +9,7 @@ import traceback
 
 from tvmedge import __version__
 from tvmedge.cli import bench, compile, inspect, profile, run, targets, tune, verify_bundle
-from tvmedge.errors import TvmedgeError
+from tvmedge.errors import InternalError, TvmedgeError
 
 COMMANDS = (compile, tune, run, inspect, profile, bench, verify_bundle, targets)
 
@@ -38,6 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tvmedge: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except Exception as e:  # not a user error: a bug, said as one, with its own exit code
+        if os.environ.get("TVMEDGE_DEBUG"):
+            traceback.print_exc()
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        print(
+            f"tvmedge: internal error: {type(e).__name__}: {first} (a tvmedge bug: please "
+            "report it; TVMEDGE_DEBUG=1 prints the trace)",
+            file=sys.stderr,
+        )
+        return InternalError.exit_code
 
 
 if __name__ == "__main__":

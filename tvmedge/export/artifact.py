@@ -42,12 +42,15 @@ def write_artifact(
     force: bool,
     fcompile=None,
     extras: tuple[Callable[[Path], dict], ...] = (),
+    check: Callable[[Path, dict], dict] | None = None,
 ) -> dict:
     """Export ``executable`` and ``manifest`` into ``out``; on any failure nothing is left.
 
     Each of ``extras`` writes more files into the artifact directory (a device bundle, CUDA
-    kernels) and returns what it adds to the manifest. Every file is hashed into the manifest,
-    which is returned as written.
+    kernels) and returns what it adds to the manifest. Every file is hashed into the manifest.
+    ``check(folder, manifest)`` then proves the complete artifact in its temporary folder
+    (tvmedge.export.check) and returns the manifest's ``check`` record; it raises to refuse
+    it. The manifest is returned as written.
     """
     out = Path(out)
     check_output_path(out, force=force)
@@ -64,11 +67,10 @@ def write_artifact(
             if p.is_file()
         }
         manifest = {**manifest, "files": files}
-        with open(tmp / MANIFEST, "w") as f:
-            json.dump(manifest, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
+        _write_manifest(tmp, manifest)
+        if check is not None:  # the manifest lists no hash of itself: it can take the record
+            manifest = {**manifest, "check": check(tmp, manifest)}
+            _write_manifest(tmp, manifest)
         _replace(tmp, out, force=force)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -76,6 +78,14 @@ def write_artifact(
             raise ArtifactError(f"could not write '{out}' ({e}); nothing was written") from e
         raise
     return manifest
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    with open(folder / MANIFEST, "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _export_library(executable, path: Path, fcompile) -> None:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
+from onnx.external_data_helper import load_external_data_for_model
 
 from tvmedge.errors import ModelFileError
+from tvmedge.frontend.external_data import check_external_data, external_tensors
 from tvmedge.frontend.gradient import expand_gradients
 from tvmedge.layout import sha256_file
 
@@ -49,7 +51,7 @@ def load_onnx(path: str | Path) -> LoadedModel:
     if size == 0:
         raise ModelFileError(f"model file '{path}' is empty; re-export the model")
     try:
-        proto = onnx.load(str(path))
+        proto = onnx.load(str(path), load_external_data=False)
     except DecodeError:
         with open(path, "rb") as f:
             first = f.read(1)
@@ -62,8 +64,16 @@ def load_onnx(path: str | Path) -> LoadedModel:
             f"'{path}' is not an ONNX model (it does not parse as an ONNX ModelProto); "
             "pass a .onnx file exported by PyTorch, tf2onnx or similar"
         ) from None
-    except (OSError, ValueError) as e:  # e.g. missing external-data files
+    except (OSError, ValueError) as e:
         raise ModelFileError(f"cannot read model '{path}': {_one_line(e)}") from None
+    if external_tensors(proto):
+        check_external_data(proto, path)
+        try:
+            load_external_data_for_model(proto, str(path.resolve().parent))
+        except Exception as e:  # onnx raises its ValidationError and OSErrors here
+            raise ModelFileError(
+                f"cannot read the external data of '{path}': {_one_line(e)}"
+            ) from None
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as e:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
+from tvmedge import machine
 from tvmedge.errors import ArtifactError
 from tvmedge.layout import LIBRARY, MANIFEST, SCHEMA, SCHEMA_VERSION, sha256_file
-
-_ARCH_ALIASES = {"AMD64": "x86_64", "arm64": "aarch64"}
 
 
 def read_manifest(path: str | Path) -> dict:
@@ -61,10 +59,20 @@ def check_runs_here(path: str | Path, manifest: dict) -> None:
             f"'{manifest['target']['name']}'); this runtime runs CPU artifacts only"
         )
     wanted = manifest["target"]["runtime_arch"]
-    here = _ARCH_ALIASES.get(platform.machine(), platform.machine())
+    here = machine.arch()
     if wanted != here:
         raise ArtifactError(
             f"'{path}' was compiled for {wanted} (target '{manifest['target']['name']}') and "
             f"cannot run on this {here} machine; run it on the device (its bundle's "
             "runtime/tvmedge-run), or check it here with `tvmedge verify-bundle`"
+        )
+    cpu = manifest.get("cpu") or {}
+    missing = machine.missing_features(cpu.get("features", []))
+    if missing:
+        raise ArtifactError(
+            f"'{path}' was compiled for a CPU with {', '.join(missing)} (target "
+            f"'{manifest['target']['name']}', LLVM mcpu {cpu.get('mcpu') or 'generic'}) and "
+            f"this CPU ({machine.cpu_model()}) lacks them: its code would stop with an illegal "
+            "instruction. Compile it for this machine with --target host, or pick a target "
+            "without those features"
         )

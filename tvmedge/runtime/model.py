@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from tvmedge.errors import FeedError
 from tvmedge.layout import LIBRARY, TensorSpec, format_shape
+from tvmedge.machine import physical_cores
 from tvmedge.runtime.artifact import check_runs_here, read_manifest, verify_files
 from tvmedge.runtime.vm import VirtualMachine
 
@@ -53,6 +55,11 @@ class Model:
         self._vm = vm
         self._inputs = [TensorSpec.from_json(d) for d in manifest["inputs"]]
         self._outputs = [TensorSpec.from_json(d) for d in manifest["outputs"]]
+
+    @property
+    def threads(self) -> int:
+        """The CPU threads this model's kernels run on (``load``'s ``threads``)."""
+        return self._vm.threads
 
     def get_inputs(self) -> list[IOInfo]:
         return [_info(s) for s in self._inputs]
@@ -134,11 +141,34 @@ class Model:
                 symbols.setdefault(want, (got, f"input '{spec.name}'"))
 
 
-def load(path: str | Path, *, verify: bool = True) -> Model:
-    """Verify the artifact's files against its manifest, then load it for this CPU."""
+def default_threads() -> int:
+    """Threads a model runs with when ``load`` is given none: ``TVM_NUM_THREADS`` when set,
+    else the physical cores (ONNX Runtime's default, so a swapped-in model is not slower)."""
+    value = os.environ.get("TVM_NUM_THREADS", "").strip()
+    if value:
+        try:
+            threads = int(value)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise FeedError(f"TVM_NUM_THREADS={value!r} is not a positive integer; unset or fix it")
+        return threads
+    return physical_cores()
+
+
+def load(path: str | Path, *, verify: bool = True, threads: int | None = None) -> Model:
+    """Verify the artifact's files against its manifest, then load it for this CPU.
+
+    ``threads``: the CPU threads its kernels run on; None takes :func:`default_threads`.
+    TVM has one thread pool per process, so models loaded with different counts resize it
+    when they run."""
     path = Path(path)
+    if threads is None:
+        threads = default_threads()
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise FeedError(f"threads must be a positive integer, not {threads!r}")
     manifest = read_manifest(path)
     if verify:
         verify_files(path, manifest)
     check_runs_here(path, manifest)
-    return Model(path, manifest, VirtualMachine(path / LIBRARY))
+    return Model(path, manifest, VirtualMachine(path / LIBRARY, threads=threads))

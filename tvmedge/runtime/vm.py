@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tvmedge.errors import ArtifactError
+from tvmedge.errors import ArtifactError, InternalError
 
 _KDL_CPU = 1
 _POOLED_ALLOCATOR = 2
@@ -34,20 +34,61 @@ def _runtime_library() -> ctypes.CDLL:
     return ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
 
 
-class VirtualMachine:
-    """The ``main`` function of one loaded artifact library, on the CPU."""
+_pool_threads: int | None = None  # what this process's TVM thread pool was last sized to
 
-    def __init__(self, library: Path):
+
+def set_threads(threads: int) -> None:
+    """Size this process's TVM CPU thread pool (one pool per process, shared by every model):
+    the environment for a pool not started yet, TVM's config call for one that is."""
+    global _pool_threads
+    if threads == _pool_threads:
+        return
+    import os
+
+    import tvm_ffi
+
+    _runtime_library()
+    os.environ["TVM_NUM_THREADS"] = str(threads)
+    tvm_ffi.get_global_func("runtime.config_threadpool")(0, threads)
+    _pool_threads = threads
+
+
+def _cause(e: Exception) -> str:
+    """The first line of a TVM error, without its C++ frames."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return f"{type(e).__name__}: {lines[0] if lines else 'no message'}"[:400]
+
+
+class VirtualMachine:
+    """The ``main`` function of one loaded artifact library, on the CPU, with ``threads``
+    threads. Every call into tvm_ffi is wrapped: a library that passed its hash check but
+    cannot be loaded, initialized or run is an InternalError (a bug) with TVM's cause."""
+
+    def __init__(self, library: Path, *, threads: int):
         import tvm_ffi
 
         _runtime_library()
         self._ffi = tvm_ffi
-        self._module = tvm_ffi.load_module(str(library))
-        self._vm = self._module["vm_load_executable"]()
-        self._vm["vm_initialization"](
-            _KDL_CPU, 0, _POOLED_ALLOCATOR, _KDL_CPU, 0, _POOLED_ALLOCATOR
-        )
-        self._main = self._vm["main"]
+        self.threads = threads
+        try:
+            self._module = tvm_ffi.load_module(str(library))
+            self._vm = self._module["vm_load_executable"]()
+        except Exception as e:
+            raise InternalError(
+                f"{library} passes its hash check but the TVM runtime cannot load it "
+                f"({_cause(e)}); the compiler wrote a library this runtime cannot read: "
+                "report it as a tvmedge bug, and recompile with the same tvmedge and TVM"
+            ) from e
+        try:
+            self._vm["vm_initialization"](
+                _KDL_CPU, 0, _POOLED_ALLOCATOR, _KDL_CPU, 0, _POOLED_ALLOCATOR
+            )
+            self._main = self._vm["main"]
+        except Exception as e:
+            raise InternalError(
+                f"the TVM runtime loaded {library} but could not initialize its VM "
+                f"({_cause(e)}); a tvmedge bug: please report it"
+            ) from e
 
     def set_instrument(self, callback) -> None:
         """Call ``callback(func, symbol, before, ret, *args)`` around every VM call instruction
@@ -55,7 +96,14 @@ class VirtualMachine:
         self._vm["set_instrument"](None if callback is None else self._ffi.convert(callback))
 
     def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        result = self._main(*(self._ffi.from_dlpack(_aligned(a)) for a in arrays))
+        set_threads(self.threads)  # another model in this process may have resized the pool
+        try:
+            result = self._main(*(self._ffi.from_dlpack(_aligned(a)) for a in arrays))
+        except Exception as e:
+            raise InternalError(
+                f"the model failed inside the TVM runtime ({_cause(e)}); the inputs passed "
+                "every check against the manifest, so this is a tvmedge bug: please report it"
+            ) from e
         values = result if isinstance(result, self._ffi.Array) else [result]
         return [np.from_dlpack(v) for v in values]
 

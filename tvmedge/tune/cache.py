@@ -120,15 +120,23 @@ def sanitize(folder: Path) -> Sanitized:
 class TuningCache:
     """The tuning logs of one target under one root folder."""
 
-    def __init__(self, root: Path, target_name: str, tvm_target):
+    def __init__(self, root: Path, target_name: str, tvm_target, measured_on: dict | None = None):
         self.root = Path(root)
         self.target_name = target_name
         self.tvm_target = tvm_target
+        self.measured_on = measured_on  # the machine that measures records written here
         self.key = cache_key(tvm_target)
         self.folder = self.root / target_name / self.key
 
     def exists(self) -> bool:
         return (self.folder / META).is_file()
+
+    def meta(self) -> dict:
+        """meta.json as written (empty when absent or unreadable)."""
+        try:
+            return json.loads((self.folder / META).read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
 
     def foreign_keys(self) -> list[dict]:
         """meta.json of this target's logs made for another target definition or TVM."""
@@ -185,11 +193,15 @@ class TuningCache:
                 shutil.rmtree(tmp, ignore_errors=True)
 
     def _write_meta(self) -> None:
+        """meta.json, once: what the key binds and the machine its records were measured on
+        (``measured_on``: CPU model, LLVM mcpu, cores), which decides where a portable
+        target's logs may be applied (tvmedge.tune.logs)."""
         meta = {
             "format": FORMAT,
             "target_name": self.target_name,
             "target": target_json(self.tvm_target),
             "tvm": metadata.version("apache-tvm"),
+            "measured_on": self.measured_on,
         }
         path = self.folder / META
         if not path.exists():
@@ -223,6 +235,12 @@ def lean(folder: Path, keep: int = 1, only: set[str] | None = None) -> Sanitized
     return Sanitized(workloads, records, clean.skipped)
 
 
+def mean_ms(run_secs) -> float:
+    """Mean of a record's measured seconds, in ms."""
+    values = [float(v) for v in run_secs]
+    return 1e3 * sum(values) / len(values)
+
+
 def workload_hash(mod) -> str:
     """The structural hash MetaSchedule keys a workload (a kernel's TIR module) by."""
     from tvm.s_tir import meta_schedule as ms
@@ -239,7 +257,8 @@ def write_lean(cache: TuningCache, dest_root: Path, keep: int = 1) -> tuple[int,
 def write_records(cache: TuningCache, dest_root: Path, kept: Sanitized) -> tuple[int, int]:
     """Write ``kept`` (workload and record lines) as ``cache``'s target and key folder under
     ``dest_root``, replacing what is there atomically; returns (records, bytes)."""
-    dest = TuningCache(dest_root, cache.target_name, cache.tvm_target)
+    measured_on = cache.meta().get("measured_on", cache.measured_on)
+    dest = TuningCache(dest_root, cache.target_name, cache.tvm_target, measured_on)
     dest.folder.mkdir(parents=True, exist_ok=True)
     with open(dest.folder / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -1,8 +1,13 @@
 """Which tuning logs a compile uses: the user's cache and the shipped logs, for the target's key.
 
-``host`` has no shipped logs of its own (every CPU is different); when it has none, it uses the
-portable x86 target that its CPU can run (AVX-512 or AVX2), and says so. Logs made for another
-definition of the target or another TVM version are reported, never applied.
+``host`` has no shipped logs of its own (its key binds this CPU's core count). When it has
+none, it may use the logs of another target of its family, but only logs measured on the same
+microarchitecture (LLVM mcpu) as this CPU, as their meta.json records: schedules tuned on one
+CPU ran slower than the default schedules on another (the AVX-512 logs measured on an AMD Zen 5
+made MobileNetV2 slower on an Intel Rocket Lake than no logs). First a target whose mcpu is
+this CPU's (x86-64-zen2 on a Zen 2), then the portable one its CPU can run (AVX-512 or AVX2).
+Logs it passes over are named with the reason. Logs made for another definition of the target
+or another TVM version are reported, never applied.
 """
 
 from __future__ import annotations
@@ -29,10 +34,16 @@ class FoundLogs:
     database: object | None = None  # a MetaSchedule MemoryDatabase
     folders: list[str] = field(default_factory=list)
     records: int = 0
-    fallback: str | None = None  # the portable target whose logs host uses
+    fallback: str | None = None  # the target whose logs host uses
+    measured_on: list[dict | None] = field(default_factory=list)  # per folder, from meta.json
 
     def to_json(self) -> dict:
-        return {"folders": self.folders, "records": self.records, "fallback_from": self.fallback}
+        return {
+            "folders": self.folders,
+            "records": self.records,
+            "fallback_from": self.fallback,
+            "measured_on": self.measured_on,
+        }
 
 
 def portable_for_host(host: Target) -> str | None:
@@ -41,20 +52,46 @@ def portable_for_host(host: Target) -> str | None:
     return "x86-64-avx512" if host.capabilities.simd_width >= 512 else "x86-64-avx2"
 
 
+def host_fallbacks(host: Target) -> list[str]:
+    """Targets whose logs ``host`` may use when it has none: those whose mcpu is this CPU's,
+    then the portable one it can run."""
+    mcpu = host.tvm.get("mcpu")
+    same = [
+        t.name
+        for t in targets.registry().values()
+        if t.family == host.family
+        and t.runtime_arch == host.runtime_arch
+        and t.tvm.get("mcpu") == mcpu
+    ]
+    portable = portable_for_host(host)
+    return same + ([portable] if portable and portable not in same else [])
+
+
+def _describe(measured: list[dict | None]) -> str:
+    known = sorted({f"{m.get('cpu', '?')} ({m.get('mcpu', '?')})" for m in measured if m})
+    return ", ".join(known) + (" and unrecorded machines" if None in measured else "") or "?"
+
+
 def find(target: Target, roots: list[Path], warn: Callable[[str], None]) -> FoundLogs:
     """Merge every matching cache under ``roots`` into one database."""
     found = _collect(target.name, target.tvm_target(), roots, warn)
-    if found.database is None and target.name == "host":
-        portable = portable_for_host(target)
-        if portable is not None:
-            other = targets.get(portable)
-            found = _collect(portable, other.tvm_target(), roots, warn)
-            if found.database is not None:
-                found.fallback = portable
-                warn(
-                    f"host has no tuning logs of its own; using {portable}'s (tuned for "
-                    f"mcpu={other.tvm.get('mcpu')}; this CPU is {target.tvm.get('mcpu')})"
-                )
+    if found.database is not None or target.name != "host":
+        return found
+    mcpu = target.tvm.get("mcpu")
+    for name in host_fallbacks(target):
+        other = _collect(name, targets.get(name).tvm_target(), roots, warn)
+        if other.database is None:
+            continue
+        where = _describe(other.measured_on)
+        if all(m and m.get("mcpu") == mcpu for m in other.measured_on):
+            other.fallback = name
+            warn(f"host has no tuning logs of its own; using {name}'s, measured on {where}")
+            return other
+        warn(
+            f"not applying {name}'s tuning logs to host: measured on {where}, and this CPU is "
+            f"{mcpu} (schedules tuned on another microarchitecture can be slower than the "
+            "defaults); tune for this CPU with `tvmedge tune MODEL --target host`"
+        )
     return found
 
 
@@ -76,6 +113,7 @@ def _collect(name: str, tvm_target, roots: list[Path], warn) -> FoundLogs:
             found.database = ms.database.MemoryDatabase()
         found.records += copy_records(database.get_all_tuning_records(), found.database)
         found.folders.append(str(cache.folder))
+        found.measured_on.append(cache.meta().get("measured_on"))
     return found
 
 

@@ -26,7 +26,7 @@ import tvm_ffi
 from tvm import s_tir
 
 from tvmedge.schedules import default_schedule
-from tvmedge.tune.tasks import mean_ms
+from tvmedge.tune.cache import mean_ms
 
 _INT = re.compile(r"(?<![\w.])\d+(?![\w.])")
 _SAMPLES = (

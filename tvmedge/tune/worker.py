@@ -172,9 +172,9 @@ def local_runner(timeout_sec: float):
     core, and the seeds were ranked that way."""
     from tvm.s_tir import meta_schedule as ms
 
-    from tvmedge.api import default_threads
+    from tvmedge.machine import physical_cores
 
-    os.environ["TVM_NUM_THREADS"] = str(default_threads())  # inherited by the runner's workers
+    os.environ["TVM_NUM_THREADS"] = str(physical_cores())  # inherited by the runner's workers
     return ms.runner.LocalRunner(timeout_sec=timeout_sec)
 
 
@@ -184,9 +184,10 @@ def main(plan_path: str) -> int:
     logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
     from tvm.s_tir import meta_schedule as ms
 
-    from tvmedge import targets
+    from tvmedge import machine, targets
+    from tvmedge.pipeline import search_target, tuning_module
     from tvmedge.tune.cache import TuningCache
-    from tvmedge.tune.tasks import extract, search_target, tuning_module
+    from tvmedge.tune.tasks import extract
 
     target = targets.get(plan["target"])
     tvm_target = search_target(target)
@@ -205,7 +206,8 @@ def main(plan_path: str) -> int:
         num_threads=plan["builder_workers"],
         seed=plan.get("seed"),
     )
-    cache = TuningCache(Path(plan["cache_root"]), target.name, target.tvm_target())
+    measured_on = {"rpc_key": plan["rpc"]["key"]} if plan.get("rpc") else machine.fingerprint()
+    cache = TuningCache(Path(plan["cache_root"]), target.name, target.tvm_target(), measured_on)
     database = cache.load(lambda m: emit({"event": "warning", "message": m}))
     tc = target.toolchain
     builder = ms.builder.LocalBuilder(
@@ -228,7 +230,7 @@ def main(plan_path: str) -> int:
         runner = local_runner(plan["runner_timeout"])
     emit({"event": "start", "tasks": [t.task_name for t in tasks]})
     if plan.get("seed_defaults", True):
-        from tvmedge.build import rule_variants
+        from tvmedge.pipeline import rule_variants
 
         seed_default_schedules(
             contexts, rule_variants(target), tvm_target, builder, runner, cache, database

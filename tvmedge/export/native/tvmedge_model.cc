@@ -21,11 +21,15 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <new>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -39,6 +43,46 @@ constexpr int64_t kSymbolic = -1;
 constexpr int64_t kBadDim = -2;
 
 thread_local std::string last_error;
+
+std::once_flag default_threads;  // the first load applies the default unless set before
+
+// Physical cores: distinct (package, core) pairs in sysfs; the logical count if unreadable.
+int PhysicalCores() {
+  std::set<std::string> cores;
+  for (unsigned cpu = 0;; ++cpu) {
+    std::string topology = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    std::ifstream package(topology + "physical_package_id"), core(topology + "core_id");
+    std::string p, c;
+    if (!(package >> p) || !(core >> c)) break;
+    cores.insert(p + ":" + c);
+  }
+  if (!cores.empty()) return static_cast<int>(cores.size());
+  unsigned logical = std::thread::hardware_concurrency();
+  return logical ? static_cast<int>(logical) : 1;
+}
+
+int DefaultThreads() {
+  const char* env = std::getenv("TVM_NUM_THREADS");
+  if (env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    long value = std::strtol(env, &end, 10);
+    if (*end != '\0' || value < 1 || value > 4096) {
+      throw std::invalid_argument("TVM_NUM_THREADS='" + std::string(env) +
+                                  "' is not a positive integer; unset or fix it");
+    }
+    return static_cast<int>(value);
+  }
+  return PhysicalCores();
+}
+
+int ConfigureThreads(int threads) {
+  if (threads < 0) throw std::invalid_argument("threads must be >= 0 (0: the default)");
+  int count = threads > 0 ? threads : DefaultThreads();
+  auto config = ffi::Function::GetGlobal("runtime.config_threadpool");
+  if (!config.has_value()) throw std::runtime_error("the TVM runtime has no thread pool");
+  (*config)(0, count);  // affinity mode 0: TVM's default placement
+  return count;
+}
 
 // One tensor of the I/O table.
 struct IoSpec {
@@ -331,6 +375,7 @@ tvmedge_model* tvmedge_model_load(const char* library_path) {
       throw std::runtime_error("its name must end in .so (TVM picks the loader by extension)");
     }
     PromoteRuntimeToGlobalScope();
+    std::call_once(default_threads, [] { ConfigureThreads(0); });
     ffi::Module library = ffi::Module::LoadFromFile(path);
     ffi::Module vm = RequireFunction(library, "vm_load_executable",
                                      "function: it is not a Relax VM library")()
@@ -347,6 +392,15 @@ tvmedge_model* tvmedge_model_load(const char* library_path) {
 }
 
 void tvmedge_model_free(tvmedge_model* model) { delete model; }
+
+int tvmedge_set_threads(int threads) {
+  return Guarded(-1, "cannot set threads: ", [&] {
+    PromoteRuntimeToGlobalScope();
+    int count = ConfigureThreads(threads);
+    std::call_once(default_threads, [] {});  // set explicitly: the first load keeps it
+    return count;
+  });
+}
 
 int tvmedge_model_num_inputs(const tvmedge_model* model) { return Count(model, true); }
 int tvmedge_model_num_outputs(const tvmedge_model* model) { return Count(model, false); }

@@ -90,6 +90,13 @@ TVMEDGE_API int tvmedge_model_run(tvmedge_model* model, const tvmedge_tensor* in
  * Never call it on tensors that you made yourself. */
 TVMEDGE_API void tvmedge_tensors_free(tvmedge_tensor* tensors, int num_tensors);
 
+/* Sizes the CPU thread pool the models of this process run on (TVM has one per process) and
+ * returns the count now in use; -1 on failure. threads > 0: that many. threads == 0: the
+ * default, TVM_NUM_THREADS when set, else the machine's physical cores (as ONNX Runtime and
+ * the Python runtime do). Until it is called, the first tvmedge_model_load applies the
+ * default. */
+TVMEDGE_API int tvmedge_set_threads(int threads);
+
 /* The calling thread's last error message; "" if no call on this thread has failed yet.
  * Valid until the next failing call on the same thread. */
 TVMEDGE_API const char* tvmedge_last_error(void);

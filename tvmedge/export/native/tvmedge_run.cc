@@ -1,7 +1,10 @@
 // tvmedge-run: run a tvmedge model library on .npy inputs, write .npy outputs, time the runs.
 //
 //   tvmedge-run MODEL.so [--input NAME=FILE.npy ...] [--output-dir DIR] [--warmup N] [--repeat N]
+//               [--threads N]
 //
+// --threads: the CPU threads the model runs on; 0 (the default) means TVM_NUM_THREADS when set,
+// else the physical cores (tvmedge_set_threads). The JSON line reports the count used.
 // Every model input needs an --input. The model runs `warmup` untimed then `repeat` timed times
 // (defaults 0 and 1); stdout gets one JSON line: load time, latency statistics in milliseconds
 // (steady clock; percentiles interpolated linearly, as numpy.percentile does) and the outputs.
@@ -44,7 +47,7 @@ struct UsageError : std::runtime_error {
 
 const char kUsage[] =
     "usage: tvmedge-run MODEL.so [--input NAME=FILE.npy ...] [--output-dir DIR] "
-    "[--warmup N] [--repeat N]";
+    "[--warmup N] [--repeat N] [--threads N]";
 
 // The .npy element types we read and write (little-endian, as numpy writes on every host).
 struct NpyType {
@@ -259,6 +262,7 @@ struct Options {
   std::string output_dir;
   int warmup = 0;
   int repeat = 1;
+  int threads = 0;  // 0: the default (TVM_NUM_THREADS, else the physical cores)
 };
 
 int ParseCount(const std::string& option, const char* text, int minimum) {
@@ -284,7 +288,8 @@ Options ParseArgs(int argc, char** argv) {
       options.model = arg;
       continue;
     }
-    if (arg != "--input" && arg != "--output-dir" && arg != "--warmup" && arg != "--repeat") {
+    if (arg != "--input" && arg != "--output-dir" && arg != "--warmup" && arg != "--repeat" &&
+        arg != "--threads") {
       throw UsageError("unknown option '" + arg + "'");
     }
     if (i + 1 == argc) throw UsageError(arg + " needs a value");
@@ -299,6 +304,8 @@ Options ParseArgs(int argc, char** argv) {
       options.output_dir = value;
     } else if (arg == "--warmup") {
       options.warmup = ParseCount(arg, value, 0);
+    } else if (arg == "--threads") {
+      options.threads = ParseCount(arg, value, 0);
     } else {
       options.repeat = ParseCount(arg, value, 1);
     }
@@ -394,6 +401,8 @@ std::vector<std::string> WriteOutputs(const tvmedge_model* model, const Outputs&
 }
 
 void Main(const Options& options) {
+  int threads = tvmedge_set_threads(options.threads);
+  if (threads < 0) throw std::runtime_error(tvmedge_last_error());
   Clock::time_point start = Clock::now();
   std::unique_ptr<tvmedge_model, decltype(&tvmedge_model_free)> model(
       tvmedge_model_load(options.model.c_str()), &tvmedge_model_free);
@@ -423,7 +432,7 @@ void Main(const Options& options) {
   std::sort(latencies.begin(), latencies.end());
   double mean = 0;
   for (double ms : latencies) mean += ms / latencies.size();
-  std::string json = "{\"load_ms\":" + Json(load_ms) +
+  std::string json = "{\"load_ms\":" + Json(load_ms) + ",\"threads\":" + std::to_string(threads) +
                      ",\"runs\":" + std::to_string(latencies.size()) +
                      ",\"warmup\":" + std::to_string(options.warmup) +
                      ",\"latency_ms\":{\"p50\":" + Json(Percentile(latencies, 50)) +
