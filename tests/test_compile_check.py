@@ -181,3 +181,20 @@ def test_compare_treats_matching_nan_and_inf_as_equal():
     assert not row["ok"] and "NaN or infinite" in row["error"]
     row = _check.compare(["y"], [np.zeros(2, np.int64)], [np.ones(2, np.int64)])[0]
     assert not row["ok"] and row["mismatches"] == 2
+
+
+def test_an_internal_failure_says_so_with_its_own_exit_code(tmp_path, monkeypatch, capsys):
+    """Not a user error: one line naming it a bug, exit 70 (not 2), no traceback."""
+    from tvmedge.cli import main
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("division by zero\n  deep inside")
+
+    monkeypatch.setattr(api, "compile", broken)
+    monkeypatch.delenv("TVMEDGE_DEBUG", raising=False)
+    assert main.main(["compile", _save(tmp_path, "relu", "Relu")]) == InternalError.exit_code
+    err = capsys.readouterr().err
+    assert err == (
+        "tvmedge: internal error: ZeroDivisionError: division by zero (a tvmedge bug: please "
+        "report it; TVMEDGE_DEBUG=1 prints the trace)\n"
+    )

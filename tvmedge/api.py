@@ -14,7 +14,7 @@ import numpy as np
 from tvmedge import rewrites as _rewrites
 from tvmedge import targets as _targets
 from tvmedge.bench.agreement import DEFAULT_ATOL, DEFAULT_RTOL
-from tvmedge.errors import BuildError, FeedError, TvmedgeError
+from tvmedge.errors import BuildError, FeedError, InternalError, TvmedgeError
 
 Log = Callable[[str], None]
 
@@ -285,8 +285,17 @@ def tune(
         )
     _toolchain.resolve(resolved)  # the builder links every candidate with it
     tvm_target = resolved.tvm_target()
-    mod = pipeline.tuning_module(model, input_shapes or {}, resolved, rewrites)
-    extracted = _tasks.extract(mod, pipeline.search_target(resolved))
+    try:
+        mod = pipeline.tuning_module(model, input_shapes or {}, resolved, rewrites)
+        extracted = _tasks.extract(mod, pipeline.search_target(resolved))
+    except TvmedgeError:
+        raise
+    except Exception as e:  # TVM raises builtin types
+        raise InternalError(
+            f"TVM failed to extract the tuning tasks of '{model}' for '{resolved.name}': "
+            f"{(str(e).strip().splitlines() or [type(e).__name__])[0][:300]} (an internal "
+            "failure: please report it; TVMEDGE_DEBUG=1 for the trace)"
+        ) from e
     cache = TuningCache(
         Path(tuning_logs) if tuning_logs else logs.user_cache(), resolved.name, tvm_target
     )

@@ -1,6 +1,6 @@
 """Relax IRModule -> compiled executable for one target: runs tvmedge.pipeline's named steps,
 timing each, then generates code. A build that fails on a schedule transferred from a similar
-kernel is redone without transfer; any other TVM failure is one BuildError line.
+kernel is redone without transfer; any other TVM failure is one CompilerFailure line (internal).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import tvm
 
 from tvmedge import rewrites
-from tvmedge.errors import BuildError
+from tvmedge.errors import CompilerFailure, TvmedgeError
 from tvmedge.pipeline import kernel_flops, steps
 from tvmedge.targets import Target
 
@@ -74,6 +74,8 @@ def build(
         ):
             executable = tvm.compile(mod, target=tvm_target, relax_pipeline=None)
         timings["codegen"] = time.perf_counter() - start
+    except TvmedgeError:  # a rewrite refusing what it cannot do: already one clear line
+        raise
     except Exception as e:  # TVM raises builtin types (RuntimeError, ValueError, ...)
         if transferred:  # an unmeasured schedule must never cost the user the whole build
             log(
@@ -88,9 +90,10 @@ def build(
                 transfer=False,
                 log=log,
             )
-        raise BuildError(
-            f"TVM failed to build for '{target.name}': {_last_line(e)} "
-            "(set TVMEDGE_DEBUG=1 for the full trace)"
+        raise CompilerFailure(
+            f"TVM failed to build for '{target.name}': {_last_line(e)} (an internal failure "
+            "of tvmedge or TVM on a model that imported: please report it; TVMEDGE_DEBUG=1 "
+            "for the full trace)"
         ) from e
     return BuildResult(
         executable, timings, kernels, untuned, transferred, unscheduled, flops, chosen

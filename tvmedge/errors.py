@@ -66,3 +66,8 @@ class InternalError(TvmedgeError, RuntimeError):
 class CheckError(InternalError):
     """The compiled artifact failed its check (load, run, or agreement with ONNX Runtime)
     before it was moved into place; nothing was written."""
+
+
+class CompilerFailure(BuildError, InternalError):
+    """TVM itself failed on a model that imported: an internal failure (exit 70), still a
+    BuildError for callers that catch those."""

@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tvmedge.errors import TvmedgeError
+from tvmedge.errors import InternalError
 
 
-class TuneError(TvmedgeError, RuntimeError):
-    """The tuning process failed."""
+class TuneError(InternalError):
+    """The tuning process failed (a bug or a TVM failure, not the user's input)."""
 
 
 def plan_trials(states, cap: int, budget: int | None) -> dict[str, int]:
