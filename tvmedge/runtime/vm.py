@@ -109,7 +109,16 @@ class VirtualMachine:
 
 
 def _aligned(array: np.ndarray) -> np.ndarray:
-    """The array itself when it is C-contiguous, writeable and aligned; else an aligned copy."""
+    """The array itself when it is C-contiguous, writeable and aligned; else an aligned copy.
+    An array with no elements gets the compact strides TVM's kernels check for: numpy reports
+    0 for every stride of such an array ("Mismatched strides" inside the VM otherwise)."""
+    if array.size == 0:
+        strides, step = [], array.dtype.itemsize
+        for dim in reversed(array.shape):
+            strides.append(step)
+            step *= dim
+        base = np.empty(1, dtype=array.dtype)
+        return np.lib.stride_tricks.as_strided(base, array.shape, tuple(reversed(strides)))
     if array.flags.c_contiguous and array.flags.writeable and array.ctypes.data % _ALIGNMENT == 0:
         return array
     raw = np.empty(array.nbytes + _ALIGNMENT, dtype=np.uint8)
