@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import os
 from functools import cache
 from pathlib import Path
 
@@ -43,8 +44,6 @@ def set_threads(threads: int) -> None:
     global _pool_threads
     if threads == _pool_threads:
         return
-    import os
-
     import tvm_ffi
 
     _runtime_library()
