@@ -167,9 +167,14 @@ def test_cross_compiled_artifacts_point_to_verify_bundle(tmp_path):
 def test_check_inputs_are_seeded_and_valid_indices():
     from tvmedge.layout import TensorSpec
 
-    specs = [TensorSpec("x", "float32", (1, "n", 3)), TensorSpec("i", "int64", (4,))]
+    specs = [
+        TensorSpec("x", "float32", ("batch", "n", 3)),
+        TensorSpec("i", "int64", (4,)),
+        TensorSpec("y", "float32", ("n", "batch")),  # a dim keeps its size by name
+    ]
     a, b = _check.check_inputs(specs), _check.check_inputs(specs)
-    assert a["x"].shape == (1, 1, 3) and np.array_equal(a["x"], b["x"])
+    assert a["x"].shape == (1, 64, 3) and np.array_equal(a["x"], b["x"])
+    assert a["y"].shape == (64, 1)
     assert a["i"].dtype == np.int64 and not a["i"].any()
 
 

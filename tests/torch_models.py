@@ -136,3 +136,42 @@ class BroadcastGate(torch.nn.Module):
 
     def forward(self, x):  # [N, 6 steps, 4]
         return x * torch.sigmoid(self.score(x)).expand(-1, -1, 4)
+
+
+class EegUNet(torch.nn.Module):
+    """A 1-D U-Net for EEG segmentation as deployers export it: a raw channel and 15 derived
+    channels, Conv1d + BatchNorm1d + GELU (Erf) blocks, MaxPool1d down, ConvTranspose1d up,
+    Concat skips, a Sigmoid head, and a zero 'prior' channel made with ``new_zeros(...).expand``
+    (Shape -> Gather -> Unsqueeze -> ConstantOfShape -> Expand in the export)."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+
+        def block(cin, cout):
+            return torch.nn.Sequential(
+                torch.nn.Conv1d(cin, cout, 5, padding=2),
+                torch.nn.BatchNorm1d(cout),
+                torch.nn.GELU(),
+            )
+
+        self.enc1 = block(1 + 15 + 1, width)
+        self.enc2 = block(width, 2 * width)
+        self.mid = block(2 * width, 4 * width)
+        self.pool = torch.nn.MaxPool1d(2)
+        self.up2 = torch.nn.ConvTranspose1d(4 * width, 2 * width, 2, stride=2)
+        self.dec2 = block(4 * width, 2 * width)
+        self.up1 = torch.nn.ConvTranspose1d(2 * width, width, 2, stride=2)
+        self.dec1 = block(2 * width, width)
+        self.head = torch.nn.Conv1d(width, 1, 1)
+        for bn in (m for m in self.modules() if isinstance(m, torch.nn.BatchNorm1d)):
+            torch.nn.init.uniform_(bn.running_mean, -0.2, 0.2)  # not the identity: the
+            torch.nn.init.uniform_(bn.running_var, 0.5, 1.5)  # folded statistics matter
+
+    def forward(self, raw, derived):  # [N, 1, L], [N, 15, L]; L divisible by 4
+        prior = raw.new_zeros((raw.shape[0], 1, 1)).expand(-1, -1, raw.shape[2])
+        e1 = self.enc1(torch.cat([raw, derived, prior], dim=1))
+        e2 = self.enc2(self.pool(e1))
+        m = self.mid(self.pool(e2))
+        d2 = self.dec2(torch.cat([self.up2(m), e2], dim=1))
+        d1 = self.dec1(torch.cat([self.up1(d2), e1], dim=1))
+        return torch.sigmoid(self.head(d1))

@@ -3,9 +3,11 @@
 Before a compiled artifact is renamed into place, :func:`checker` runs it in a child process
 (``tvmedge.runtime.selftest``, so a crash in native code cannot take the compiler down) on
 seeded inputs: float inputs standard normal, integer and boolean inputs zero (indices, lengths
-and masks stay valid), symbolic dims 1. The outputs are compared with ONNX Runtime's on the
-same inputs. A failure is one :class:`~tvmedge.errors.CheckError` that names the step
-(load, run, compare) and nothing is written. Artifacts this machine cannot run (another
+and masks stay valid), a symbolic batch (axis 0) 1 and any other symbolic dim 64 (a sequence or
+signal length: 1 is no length a strided or pooled model accepts, 64 divides by the strides of
+most), the same value wherever the same dim name appears. The outputs are compared with ONNX
+Runtime's on the same inputs. A failure is one :class:`~tvmedge.errors.CheckError` that names
+the step (load, run, compare) and nothing is written. Artifacts this machine cannot run (another
 architecture, a GPU, CPU features this CPU lacks) are not run: the manifest says why, and
 `tvmedge verify-bundle` checks cross-compiled bundles under emulation.
 """
@@ -33,15 +35,21 @@ from tvmedge.targets import Target
 RTOL, ATOL = 1e-3, 1e-4
 TIMEOUT_S = 600.0
 SEED = 0
+SYMBOLIC_BATCH, SYMBOLIC_OTHER = 1, 64  # sizes the check gives symbolic dims
 
 
 def check_inputs(specs: list[TensorSpec], *, seed: int = SEED) -> dict[str, np.ndarray]:
     """The check's inputs: float standard normal (seeded), integer and bool zero, symbolic
-    dims 1."""
+    dims :data:`SYMBOLIC_BATCH` on axis 0 and :data:`SYMBOLIC_OTHER` elsewhere (by the axis
+    where a dim name first appears)."""
     rng = np.random.default_rng(seed)
     feeds = {}
+    sizes: dict[str, int] = {}
     for spec in specs:
-        shape = tuple(d if isinstance(d, int) else 1 for d in spec.shape)
+        for axis, d in enumerate(spec.shape):
+            if not isinstance(d, int):
+                sizes.setdefault(str(d), SYMBOLIC_BATCH if axis == 0 else SYMBOLIC_OTHER)
+        shape = tuple(d if isinstance(d, int) else sizes[str(d)] for d in spec.shape)
         dtype = np.dtype(spec.dtype)
         if dtype.kind == "f":
             feeds[spec.name] = rng.standard_normal(shape).astype(dtype)
@@ -97,7 +105,12 @@ def run_check(folder: Path, model: Path, manifest: dict, *, timeout: float = TIM
         ours = _arrays(work / "tvmedge.npz", names)
         record = {
             "run": True,
-            "inputs": {"seed": SEED, "float": "standard normal", "integer": 0, "symbolic": 1},
+            "inputs": {
+                "seed": SEED,
+                "float": "standard normal",
+                "integer": 0,
+                "symbolic": {"axis 0": SYMBOLIC_BATCH, "other axes": SYMBOLIC_OTHER},
+            },
             "seconds": child["seconds"],
         }
         if "reference_error" in child:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tvmedge.errors import ArtifactError, InternalError
+from tvmedge.errors import ArtifactError, FeedError, InternalError
 
 _KDL_CPU = 1
 _POOLED_ALLOCATOR = 2
@@ -99,6 +99,12 @@ class VirtualMachine:
         try:
             result = self._main(*(self._ffi.from_dlpack(_aligned(a)) for a in arrays))
         except Exception as e:
+            if "match_cast error" in str(e):  # a shape rule of the model, checked at run time
+                raise FeedError(
+                    "these input shapes break a shape rule of the model, checked when it ran "
+                    f"({_cause(e)}); give inputs of shapes the model accepts (ONNX Runtime "
+                    "refuses them too)"
+                ) from e
             raise InternalError(
                 f"the model failed inside the TVM runtime ({_cause(e)}); the inputs passed "
                 "every check against the manifest, so this is a tvmedge bug: please report it"

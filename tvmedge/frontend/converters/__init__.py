@@ -28,6 +28,7 @@ _FAMILIES: tuple[str, ...] = (
     "broadcast",
     "sequence",
     "inference",
+    "concat",
 )  # modules under this package, imported on first use
 
 

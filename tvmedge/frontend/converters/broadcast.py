@@ -9,6 +9,12 @@ to have the number of ndim at least as the input tensor's"). ``test_expand_shape
 Each output dim is decided statically where X's dim is known: a known size other than 1 is the
 result (a valid shape has 1 or that size there), a known 1 takes the shape's value; only a
 symbolic dim of X needs max(x, s), exact for every valid pair of sizes >= 1.
+
+A constant shape goes to TVM's converter unless X has a symbolic dim, which that converter
+reads as a number ("'Var' object has no attribute 'value'": a zero tensor made with
+``x.new_zeros((x.shape[0], 1, 1)).expand(-1, -1, L)`` in a model with a symbolic batch). Then a
+1 (or -1, which PyTorch exports and TVM reads as "keep") keeps X's dim and any other value is
+the result: X's dim there must be 1 or that value.
 """
 
 from __future__ import annotations
@@ -26,6 +32,29 @@ def _output_dim(x_dim: tirx.PrimExpr, s_dim: tirx.PrimExpr) -> tirx.PrimExpr:
     return tirx.max(x_dim, s_dim)
 
 
+def _static(data: relax.Expr) -> bool:
+    return all(isinstance(d, tirx.IntImm) for d in data.ty.shape.values)
+
+
+def _expand_constant(data: relax.Expr, shape: list[int]) -> relax.Expr:
+    x_dims = list(data.ty.shape.values)
+    rank = max(len(shape), len(x_dims))
+    one = tirx.IntImm("int64", 1)
+    x_dims = [one] * (rank - len(x_dims)) + x_dims
+    shape = [1] * (rank - len(shape)) + shape
+    out = []
+    for x, s in zip(x_dims, shape, strict=True):
+        if s in (1, -1):
+            out.append(x)
+        elif isinstance(x, tirx.IntImm) and int(x) not in (1, s):
+            raise ValueError(f"Expand: a dim of size {int(x)} cannot broadcast to {s}")
+        else:
+            out.append(tirx.IntImm("int64", s))
+    if rank > len(data.ty.shape.values):
+        data = relax.op.reshape(data, relax.ShapeExpr(x_dims))
+    return relax.op.broadcast_to(data, relax.ShapeExpr(out))
+
+
 @register("Expand")
 class Expand(onnx_frontend.Expand):
     """Run-time shape tensors: bidirectional broadcasting; constant shapes: TVM's converter."""
@@ -33,6 +62,8 @@ class Expand(onnx_frontend.Expand):
     @classmethod
     def _impl_v8(cls, bb, inputs, attr, params):
         data, shape = inputs
+        if isinstance(shape, tvm.ir.GenericConst) and not _static(data):
+            return _expand_constant(data, shape.value.numpy().tolist())
         if isinstance(shape, relax.ShapeExpr | tvm.ir.GenericConst):
             return onnx_frontend.Expand._impl_v13(bb, inputs, attr, params)
         if shape.ty.shape is None or not isinstance(shape.ty.shape.values[0], tirx.IntImm):
