@@ -28,6 +28,7 @@ _FAMILIES: tuple[str, ...] = (
     "broadcast",
     "sequence",
     "inference",
+    "conv",
 )  # modules under this package, imported on first use
 
 
