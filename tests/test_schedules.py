@@ -103,7 +103,9 @@ def _x(*shape):
     return RNG.standard_normal(shape).astype(np.float32)
 
 
-def _conv(cin, cout, hw, *, k=3, stride=1, pad=1, pads=None, dilation=1, group=1, relu=True):
+def _conv(
+    cin, cout, hw, *, k=3, stride=1, pad=1, pads=None, dilation=1, group=1, relu=True, batch=1
+):
     """Conv (+ ReLU) and its input; ``pads`` (top, left, bottom, right) overrides ``pad``."""
     h, w = hw
     nodes = [
@@ -120,7 +122,8 @@ def _conv(cin, cout, hw, *, k=3, stride=1, pad=1, pads=None, dilation=1, group=1
         helper.make_node("Relu" if relu else "Identity", ["c"], ["y"]),
     ]
     inits = [_weight("w", cout, cin // group, k, k), _weight("b", cout)]
-    return model(nodes, [io("x", [1, cin, h, w])], [io("y", None)], inits), {"x": _x(1, cin, h, w)}
+    x = [batch, cin, h, w]
+    return model(nodes, [io("x", x)], [io("y", None)], inits), {"x": _x(*x)}
 
 
 @pytest.mark.parametrize(
@@ -134,6 +137,10 @@ def _conv(cin, cout, hw, *, k=3, stride=1, pad=1, pads=None, dilation=1, group=1
         dict(cin=7, cout=33, hw=(5, 71), k=5, pad=2, relu=False),  # 5x5, wide rows, no epilogue
         dict(cin=32, cout=1000, hw=(13, 13), k=1, pad=0),  # 1000 channels: no whole register
         dict(cin=4, cout=16, hw=(55, 55)),  # 3025 pixels: a tile must not straddle two rows
+        # a batch: the register tile fuses (image, row, pixel); 14 rows (two 7-pixel rows) is
+        # not a box of them (the tile at 42 holds row 6 of image 0 and row 0 of image 1)
+        dict(cin=4, cout=8, hw=(7, 7), batch=2),
+        dict(cin=4, cout=8, hw=(7, 7), group=4, batch=3),  # depthwise: (image, channel, row)
         dict(cin=3, cout=64, hw=(29, 29), k=7, stride=2, pad=3),  # a 3-channel stem
         dict(cin=144, cout=144, hw=(12, 12), stride=2, group=144),  # MobileNetV2's 144 channels
     ],
@@ -146,6 +153,8 @@ def _conv(cin, cout, hw, *, k=3, stride=1, pad=1, pads=None, dilation=1, group=1
         "5x5-wide",
         "1x1-1000ch",
         "3x3-55x55",
+        "batch-2",
+        "depthwise-batch-3",
         "7x7-stem",
         "depthwise-144ch",
     ],
@@ -163,12 +172,15 @@ def test_conv2d(case, layout, tmp_path, monkeypatch):
         (49, 28, 7, 7),
         (3136, 28, 56, 28),
         (13, 8, 13, 1),  # no divisor within the budget: one row, never a tail
+        (98, 28, (7, 7, 2), 7),  # 2 images of 7x7: 14 divides 98 but straddles images
+        (30, 16, (5, 2, 3), 10),  # (3 images, 2 channels, 5 rows): 15 straddles images
     ],
 )
 def test_row_tile_divides_and_never_straddles(rows, budget, quantum, want):
     got = common.row_tile(rows, budget, quantum)
     assert got == want
-    assert rows % got == 0 and (quantum % got == 0 or got % quantum == 0)
+    runs = (quantum, rows // quantum) if isinstance(quantum, int) else quantum
+    assert rows % got == 0 and common.is_box(got, runs)
 
 
 def test_tile_plan_prefers_whole_registers_and_rows():

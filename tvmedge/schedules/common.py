@@ -317,7 +317,7 @@ def tile_reduction(
     writeback = sch.cache_write(block, 0, "local")
     fold_epilogue(sch, writeback)
     loops = list(sch.get_loops(block))
-    quantum = extents[max(reg)] if reg else 1
+    runs = tuple(extents[i] for i in sorted(reg, reverse=True))  # the fused axes, innermost first
     if len(reg) > 1:  # one axis of (say) all output pixels, so a tile rarely needs a tail
         first = min(reg)
         fused = sch.fuse(*[loops[i] for i in sorted(reg)])
@@ -333,7 +333,7 @@ def tile_reduction(
     reg_axis = reg[0] if reg else None
 
     reg_extent = 1 if reg_axis is None else extents[reg_axis]
-    width, rows, extra = plan_tile(reg_extent, extents[vec], lanes, cpu.accumulators, quantum)
+    width, rows, extra = plan_tile(reg_extent, extents[vec], lanes, cpu.accumulators, runs)
     vec_outer, vec_inner = sch.split(loops[vec], [None, width])
     unroll = []
     if extra > 1:  # several vectors per row: each broadcast feeds more than one FMA
@@ -375,18 +375,32 @@ def tile_reduction(
         sch.vectorize(sch.get_loops(init)[-1])
 
 
-def row_tile(rows: int, budget: int, quantum: int) -> int:
-    """The largest row count within ``budget`` that divides ``rows`` and tiles whole
-    ``quantum``-long runs (the innermost fused axis, an output row of pixels): a tile that
-    straddles two runs is not a box, and its write-back would cover pixels of other tiles."""
-    return max(
-        r
-        for r in range(1, min(rows, budget) + 1)
-        if rows % r == 0 and (quantum % r == 0 or r % quantum == 0)
-    )
+def row_tile(rows: int, budget: int, quantum: int | tuple[int, ...]) -> int:
+    """The largest row count within ``budget`` that divides ``rows`` and whose tiles are boxes
+    of the fused axes: a tile that straddles two runs is not a box, and its write-back would
+    cover pixels of other tiles. ``quantum``: the fused axes' extents, innermost first (an int
+    q: two axes, q and rows / q, such as an output's rows of q pixels)."""
+    runs = (quantum, rows // quantum) if isinstance(quantum, int) else quantum
+    return max(r for r in range(1, min(rows, budget) + 1) if rows % r == 0 and is_box(r, runs))
 
 
-def tile_shape(rows: int, vectors: int, budget: int, quantum: int = 0) -> tuple[int, int]:
+def is_box(rows: int, runs: tuple[int, ...]) -> bool:
+    """Whether every tile of ``rows`` consecutive elements, starting at multiples of ``rows``,
+    of axes of extents ``runs`` (innermost first) fused into one, is a box of those axes: it
+    spans whole inner axes and a divisor of the next one (n, h, w = 2, 7, 7: 7 or 49 rows are
+    boxes; 14, two rows of 7 pixels, is not: the tile at row 42 holds h = 6 of image 0 and
+    h = 0 of image 1, and its write-back would cover all of both images)."""
+    inner = 1
+    for extent in runs:
+        if rows % inner == 0 and extent % (rows // inner) == 0:
+            return True
+        inner *= extent
+    return rows % inner == 0
+
+
+def tile_shape(
+    rows: int, vectors: int, budget: int, quantum: int | tuple[int, ...] = 0
+) -> tuple[int, int]:
     """(rows, vectors) of the register tile, each a divisor of its extent (a tail inside the
     tile costs more than a smaller tile). Rows come first: a row's operand is a broadcast from
     L1, a vector's is a weight panel streamed from L2, so each vector should feed many rows.
@@ -396,7 +410,9 @@ def tile_shape(rows: int, vectors: int, budget: int, quantum: int = 0) -> tuple[
     return r, v
 
 
-def plan_tile(reg_extent: int, vec_extent: int, lanes: int, accumulators: int, quantum: int):
+def plan_tile(
+    reg_extent: int, vec_extent: int, lanes: int, accumulators: int, quantum: int | tuple[int, ...]
+):
     """(vector width, rows, vectors) for a register tile: the vector width that fills its
     registers best is not always best overall, and odd widths (1000 channels as 25-wide
     vectors) make LLVM spill: candidates are whole registers dividing the extent, or the

@@ -29,6 +29,7 @@ _FAMILIES: tuple[str, ...] = (
     "sequence",
     "inference",
     "concat",
+    "conv",
 )  # modules under this package, imported on first use
 
 
