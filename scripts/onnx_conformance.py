@@ -21,6 +21,8 @@ import os
 import platform
 import re
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -34,8 +36,13 @@ from onnx import numpy_helper
 from onnx.backend.test.loader import load_model_tests
 from onnx.backend.test.runner import Runner
 
-from tvmedge import __version__, api, runtime
+from tvmedge import __version__, api, conformance, machine, runtime
 from tvmedge.errors import BuildError, ModelFileError, UnsupportedOpError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import node_report  # noqa: E402
+from node_report import render  # noqa: E402
+import node_suite  # noqa: E402
 
 SITE_PACKAGES = Path(onnx.__file__).parent.parent
 DATA_DIR = SITE_PACKAGES / "onnx" / "backend" / "test" / "data"
@@ -507,38 +514,107 @@ def _seconds(value: float | None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="run only models whose FOLDER/NAME matches this regex")
-    parser.add_argument("--timeout", type=float, default=180.0, help="seconds per model")
+    parser.add_argument("--suite", choices=("models", "node", "all"), default="all")
+    parser.add_argument(
+        "-k", "--only", dest="pattern", help="run only cases whose name matches this regex "
+        "(models: FOLDER/NAME, node: the case name)"
+    )
+    parser.add_argument("--timeout", type=float, help="seconds per model (180) or case (120)")
+    parser.add_argument(
+        "--freeze-small-int-inputs", action="store_true",
+        help="node suite: run cases with small integer inputs made initializers, for both "
+        "engines, instead of as given",
+    )
+    parser.add_argument(
+        "--both-ways", action="store_true",
+        help="node suite: run each case as given and, if it has small integer inputs, frozen",
+    )
+    parser.add_argument(
+        "--results", type=Path, default=ROOT / "build" / "onnx-node-results.jsonl",
+        help="node suite: the JSON-lines file each case's result is appended to",
+    )
+    parser.add_argument(
+        "--report-only", action="store_true",
+        help="run nothing: write the docs from --results (and the model sets' last JSON)",
+    )
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
 
     # Import the compiler here, once, so that every forked child starts warm.
     import tvmedge.build
     import tvmedge.export
-    import tvmedge.frontend.importer  # noqa: F401
+    import tvmedge.frontend.importer
+    import tvmedge.pipeline
+    import tvmedge.runtime
+    import tvmedge.tune.logs  # noqa: F401
 
-    cases = discover(args.only)
-    env = environment(args.timeout)
+    previous = _previous_report(args.out_dir / "onnx-conformance.json")
+    report = {"models": previous.get("models"), "node": previous.get("node")}
+    if args.suite in ("models", "all") and not args.report_only:
+        report["models"] = run_models(args.pattern, args.timeout or 180.0)
+    if args.suite in ("node", "all"):
+        if not args.report_only:
+            ways = ("given", "frozen") if args.both_ways else (
+                ("frozen",) if args.freeze_small_int_inputs else ("given",)
+            )
+            cases = conformance.node_cases(args.pattern)
+            print(f"{len(cases)} node cases, run {' and '.join(ways)}", flush=True)
+            meta = {"git": git_commit(), "cpu_model": machine.cpu_model()}
+            meta |= {"started": _now(), "pattern": args.pattern}
+            node_suite.run(
+                cases, timeout=args.timeout or 120.0, ways=ways, results=args.results, meta=meta
+            )
+        report["node"] = node_report.report(args.results, environment(args.timeout or 120.0))
+    report = {"git": git_commit(), "cpu_model": machine.cpu_model()} | report
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "onnx-conformance.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out_dir / "onnx-conformance.md").write_text(render(report))
+    print(f"wrote {args.out_dir}/onnx-conformance.{{md,json}}")
+    return 0
+
+
+def run_models(pattern: str | None, timeout: float) -> dict:
+    """Every model set's model, one forked child each; the models section of the report."""
+    cases = discover(pattern)
+    env = environment(timeout)
     print(f"{len(cases)} models, target {env['target']}", flush=True)
     start = time.perf_counter()
     rows = []
     for i, case in enumerate(cases, 1):
         print(f"[{i:3d}/{len(cases)}] {case.label} ...", end=" ", flush=True)
         t0 = time.perf_counter()
-        row = record(case, run_isolated(case, args.timeout), time.perf_counter() - t0)
+        row = record(case, run_isolated(case, timeout), time.perf_counter() - t0)
         rows.append(row)
         status = "pass" if row["result"] == "pass" else f"FAIL: {row['reason']}"
         print(f"{status} ({row['wall_s']:.1f} s)", flush=True)
     wall_s = time.perf_counter() - start
     totals = summary(rows)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"environment": env, "wall_s": round(wall_s, 1), "summary": totals, "models": rows}
-    (args.out_dir / "onnx-conformance.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out_dir / "onnx-conformance.md").write_text(markdown(rows, totals, env, wall_s))
     for t in totals:
         print(f"{t['folder']:>18}: {t['passed']}/{t['total']} ({t['pct']:.1f}%)")
-    print(f"wrote {args.out_dir}/onnx-conformance.{{md,json}} in {wall_s:.0f} s")
-    return 0
+    return {"environment": env, "wall_s": round(wall_s, 1), "summary": totals, "models": rows}
+
+
+def _previous_report(path: Path) -> dict:
+    """The last report, so a run of one suite keeps the other's results. A report from before
+    the node suite holds the model sets' section at its top level."""
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    return old if "models" not in old or isinstance(old["models"], dict) else {"models": old}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def git_commit() -> str:
+    """The commit the run was made at, '+dirty' when the work tree had changes."""
+    def git(*a: str) -> str:
+        return subprocess.run(
+            ["git", *a], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    return git("rev-parse", "HEAD") + ("+dirty" if git("status", "--porcelain", "-uno") else "")
 
 
 if __name__ == "__main__":
