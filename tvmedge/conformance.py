@@ -23,6 +23,7 @@ Result kinds, worst first:
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import os
 import re
@@ -257,7 +258,9 @@ def evaluate_tvmedge(case: Case, workdir: Path) -> dict:
     stage = "compile"
     try:
         start = time.perf_counter()
-        artifact = compile_model(case.model, workdir, input_shapes(case.model, case.data_sets[0][0]))
+        artifact = compile_model(
+            case.model, workdir, input_shapes(case.model, case.data_sets[0][0])
+        )
         times["compile_s"] = time.perf_counter() - start
         stage = "run"
         start = time.perf_counter()
@@ -356,6 +359,9 @@ def _child(fn, args, workdir: Path, send) -> None:
     log = os.open(workdir / "child.log", os.O_WRONLY | os.O_CREAT, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
+    # Python's stack at a fatal signal goes to the log too (and not to a caller's faulthandler
+    # file, such as pytest's): a crash's log then says where it was.
+    faulthandler.enable(file=2)
     send.send(fn(*args, workdir))
     send.close()
     os._exit(0)  # no atexit handlers or TVM teardown in a fork of the caller
