@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import causes
 import numpy as np
 import onnx
 from onnx import numpy_helper
@@ -35,27 +36,6 @@ FOLDERS = ("light", "pytorch-converted", "pytorch-operator", "simple")
 ROOT = Path(__file__).resolve().parent.parent
 # The loader's defaults for a model whose data.json sets none (onnx/backend/test/loader).
 DEFAULT_RTOL, DEFAULT_ATOL = 1e-3, 1e-7
-# Known causes -> what it would take to fix them. Matched, in order, against the failure's
-# reason; the first match wins. A failure that matches none gets its category's note.
-KNOWN_CAUSES: tuple[tuple[str, str], ...] = (
-    (
-        r"StringNormalizer",
-        "Known TVM limitation: Relax tensors have no string dtype and the VM cannot take numpy "
-        "object arrays, so string ops cannot be compiled. Fixing it means running string "
-        "pre-processing outside the compiled model (in the caller, or a host-side packed "
-        "function for tvmedge's runtime to call before `main`).",
-    ),
-    (
-        r"ai\.onnx\.preview\.training::Gradient",
-        "Training-only op (domain ai.onnx.preview.training): the backend must differentiate the "
-        "graph itself (y with respect to xs). It needs two things: tvmedge's unsupported-op scan "
-        "(tvmedge/frontend/ops.py) to accept an op outside the default domain that a tvmedge "
-        "converter registers (today it rejects every such op), and a converter that rebuilds y "
-        "from xs as a Relax function (the importer hands converters its node map, `params[0]`), "
-        "differentiates it with `relax.transform.Gradient` and calls the adjoint. Worth it only "
-        "if training graphs become a goal.",
-    ),
-)
 CATEGORY_NOTES = {
     "unsupported-op": "Add a converter for the op as tvmedge/frontend/converters/<family>.py "
     "(`@register`, listed in `_FAMILIES`), tested against ONNX Runtime.",
@@ -238,9 +218,9 @@ def explain(outcome: dict, case: Case) -> tuple[str, str]:
         reason = f"{category}: " + _short(outcome["message"])
     else:
         reason = f"{category} error ({outcome['error_type']}): " + _short(outcome["message"])
-    for pattern, note in KNOWN_CAUSES:
-        if re.search(pattern, reason):
-            return reason, note
+    known = causes.match(reason)
+    if known:
+        return reason, known[1]
     return reason, CATEGORY_NOTES[category]
 
 

@@ -16,70 +16,32 @@ import json
 import re
 from pathlib import Path
 
-from tvmedge import conformance
+import causes
 
-# Causes of failure, matched in order against "<kind>: <reason>"; the first match wins. Each
-# is (pattern, cause, what it would take); the cause may use the pattern's groups ({1}).
-KNOWN_CAUSES: tuple[tuple[str, str, str], ...] = (
-    (
-        r"unsupported ONNX operator\(s\): (\S+) \(",
-        "unsupported op {1}",
-        "Add a converter for the op as tvmedge/frontend/converters/<family>.py, tested "
-        "against ONNX Runtime.",
-    ),
-    (
-        r"unsupported ONNX operator\(s\)",
-        "unsupported ops (several)",
-        "Add converters for the ops the reason lists.",
-    ),
-    (
-        r"is not a tensor \(sequences, maps and optionals",
-        "sequence/optional graph input or output",
-        "tvmedge compiles tensor inputs and outputs only; a sequence or optional at the graph "
-        "boundary would need the runtime to pass TVM ADT objects.",
-    ),
-    (
-        r"requires the input new shape to be Shape|must be a constant|must be constant"
-        r"|only supports constant|should be constant|requires .* to be constant"
-        r"|Dynamic .* not supported|is not a constant",
-        "run-time shape/axes input",
-        "The op's shape-like input is a graph input, not a constant: TVM's importer needs it "
-        "at compile time. Exported models carry these as initializers (see the frozen run); "
-        "a converter that reads the value at run time would fix it.",
-    ),
-    (
-        r"'num_heads'",
-        "Attention: 'num_heads' not given",
-        "TVM's Attention converter reads the `num_heads` attribute, which the opset-23 "
-        "Attention (4-D q/k/v) does not need; a tvmedge converter for opset-23 Attention.",
-    ),
-    (
-        r"Unsupported dtype in DLTensor|bfloat16|float8|float4|int4|uint4|e4m3|e5m2",
-        "low-precision dtype (bfloat16/float8/int4)",
-        "The dtype has no numpy<->DLPack path in the runtime or no TVM lowering; support it "
-        "in tvmedge.runtime's feeds and outputs.",
-    ),
-    (
-        r"^refused: TVM's ONNX importer failed",
-        "TVM importer: other",
-        "TVM's converter fails on this case; override it with a tvmedge converter.",
-    ),
-    (r"^refused: model .* fails the ONNX checker", "ONNX checker", "tvmedge's load check."),
-    (r"^refused: ", "refused: other", "Read the reason."),
-    (r"^wrong: ", "wrong result", "A wrong answer: reduce to the op and fix its converter."),
-    (r"^(crash|timeout): ", "{0}", "Rerun the case alone (-k) and read its log in the JSON."),
-    (r"^error: ", "internal error", "A tvmedge or TVM bug: rerun the case alone (-k)."),
-)
+from tvmedge import conformance
 
 
 def cause(result: dict) -> tuple[str, str]:
-    """(cause, what it would take) of one engine's failed result."""
+    """(cause, what it would take) of one engine's failed result: a known cause, else the
+    reason with the case's own names taken out, so that the same failure groups together."""
     text = f"{result['result']}: {result.get('reason', '')}"
-    for pattern, label, note in KNOWN_CAUSES:
-        m = re.search(pattern, text)
-        if m:
-            return label.format(result["result"], *m.groups()), note
-    return result["result"], ""
+    known = causes.match(text)
+    if known:
+        return known
+    text = re.sub(r" on 'model\.onnx'| \(an internal failure of .*", "", text)
+    text = re.sub(r" at node '[^']*' \((\w+)\)", r" (\1)", text)
+    return text[:120], CAUSE_NOTES.get(result["result"], "")
+
+
+CAUSE_NOTES = {
+    "refused": "TVM's importer or tvmedge's checks refuse the case: a tvmedge converter or "
+    "check that covers it.",
+    "error": "An internal failure: rerun the case alone (-k NAME) and fix it in tvmedge, or "
+    "report it upstream if it is TVM's.",
+    "crash": "Rerun the case alone (-k NAME); its log (the JSON's `log`) says where it died.",
+    "timeout": "Rerun the case alone (-k NAME); its log says which step was still running.",
+    "wrong": "Reduce the case to the op, compare with ONNX Runtime, fix the op's converter.",
+}
 
 
 def _slim(result: dict) -> dict:

@@ -108,7 +108,7 @@ def _previous_report(path: Path) -> dict:
     if not path.exists():
         return {}
     old = json.loads(path.read_text())
-    return old if "models" not in old or isinstance(old["models"], dict) else {"models": old}
+    return {"models": old} if "summary" in old else old
 
 
 def _now() -> str:

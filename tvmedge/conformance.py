@@ -121,9 +121,10 @@ def freeze_small_int_inputs(case: Case) -> Case:
         return case
     model = onnx.ModelProto()
     model.CopyFrom(case.model)
-    kept = [v for v in model.graph.input if v.name not in frozen]
-    del model.graph.input[:]
-    model.graph.input.extend(kept)
+    if model.ir_version >= 4:  # before IR 4 every initializer must also be a graph input
+        kept = [v for v in model.graph.input if v.name not in frozen]
+        del model.graph.input[:]
+        model.graph.input.extend(kept)
     model.graph.initializer.extend(numpy_helper.from_array(v, n) for n, v in frozen.items())
     rest = [v for n, v in zip(names, inputs, strict=True) if n not in frozen]
     return replace(case, model=model, data_sets=((rest, outputs),), frozen=tuple(frozen))
@@ -157,6 +158,7 @@ def compare(got, want, rtol: float, atol: float) -> dict:
     close = np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
     bad = int(np.count_nonzero(~close))
     if want.dtype.kind in "fc" and want.size:
+        row["nan_mismatches"] = int(np.count_nonzero(np.isnan(got) != np.isnan(want)))
         diff = np.abs(got.astype(np.complex128) - want.astype(np.complex128))
         finite = diff[np.isfinite(diff)]
         row["max_abs"] = float(finite.max()) if finite.size else 0.0
@@ -178,7 +180,7 @@ def mismatch_reason(checks: list[dict]) -> str:
     for c in checks:
         if c["ok"]:
             continue
-        where = f"output {c.get('output', '?')}"
+        where = f"output {c.get('output', '?')}" + (f" ({c['dtype']})" if "dtype" in c else "")
         if "error" in c:
             parts.append(f"{where}: {c['error']}")
         elif "sequence" in c:
@@ -186,6 +188,8 @@ def mismatch_reason(checks: list[dict]) -> str:
         else:
             n = int(np.prod(c["shape"]))
             worst = f", max abs error {c['max_abs']:.3g}" if "max_abs" in c else ""
+            if c.get("nan_mismatches"):
+                worst += f", {c['nan_mismatches']} of them NaN in one and not the other"
             parts.append(f"{where}: {c['mismatches']} of {n} elements differ{worst}")
     return "; ".join(parts)
 
