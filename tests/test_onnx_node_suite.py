@@ -137,6 +137,19 @@ def test_small_int_inputs_frozen_for_both_engines():
     both = conformance.run_case(frozen)
     assert both["tvmedge"]["result"] == "pass", both
     assert both["onnxruntime"]["result"] == "pass", both
+    old = conformance.Case("reshape", _with_ir(proto, 3), case.data_sets)
+    # before IR 4 an initializer must also be listed as a graph input: it stays listed
+    assert [v.name for v in conformance.freeze_small_int_inputs(old).model.graph.input] == [
+        "x",
+        "shape",
+    ]
+
+
+def _with_ir(proto: onnx.ModelProto, version: int) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    copy.ir_version = version
+    return copy
 
 
 def _sleep(_workdir):
