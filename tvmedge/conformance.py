@@ -102,9 +102,9 @@ def graph_input_names(model: onnx.ModelProto) -> list[str]:
 
 def freeze_small_int_inputs(case: Case) -> Case:
     """The case with its small integer inputs (rank <= 1, at most SMALL_INT_ELEMENTS) turned
-    into initializers, as exported models carry axes, shapes and pads. Only for cases with one
-    data set whose values are the same for every set, i.e. one set: then both engines see the
-    same constant model and are fed the remaining inputs."""
+    into initializers with the case's own values, as exported models carry axes, shapes and
+    pads; both engines then get the same model and are fed the remaining inputs. A case with
+    several data sets is left as it is (its sets could hold different values)."""
     if len(case.data_sets) != 1:
         return case
     inputs, outputs = case.data_sets[0]
