@@ -1,544 +1,156 @@
-"""ONNX backend-test conformance: every model the onnx wheel ships, compiled and run by tvmedge.
+"""ONNX conformance: the onnx wheel's backend-test model sets and its per-operator node suite,
+compiled and run by tvmedge (and the node suite by ONNX Runtime too, for comparison).
 
-Each model in onnx/backend/test/data/{light,pytorch-converted,pytorch-operator,simple} goes
-through ``tvmedge.api.compile`` (target host) -> ``tvmedge.runtime.load(...).run`` and its outputs
-are compared with the reference outputs shipped beside it, under the tolerances the onnx backend
-runner uses for that model. Writes docs/onnx-conformance.md and docs/onnx-conformance.json.
+    python scripts/onnx_conformance.py [--suite models|node|all] [-k REGEX] [--timeout S]
+        [--freeze-small-int-inputs | --both-ways] [--results FILE] [--report-only]
 
-    python scripts/onnx_conformance.py [--only REGEX] [--timeout SECONDS] [--out-dir docs]
-
-TVM and tvmedge are imported once; each model then runs in a forked child of this warm process,
-so a model costs only its own compile, a per-model timeout can be enforced, and a crash in TVM's
-native code fails that one model instead of ending the run.
+Model sets: scripts/model_sets.py. Node suite: scripts/node_suite.py, on the runner in
+tvmedge/conformance.py. TVM and tvmedge are imported once; each model or case then runs in a
+forked child of this warm process with a timeout, so a crash or hang is a result, not the end
+of the run. Writes docs/onnx-conformance.md and docs/onnx-conformance.json; a run of one suite
+keeps the other suite's last results (from the JSON) in both.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
-import os
-import platform
-import re
-import signal
-import tempfile
-import time
-import traceback
-from dataclasses import dataclass
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import onnx
-from onnx import numpy_helper
-from onnx.backend.test.loader import load_model_tests
-from onnx.backend.test.runner import Runner
+from tvmedge import conformance, machine
 
-from tvmedge import __version__, api, runtime
-from tvmedge.errors import BuildError, ModelFileError, UnsupportedOpError
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import model_sets
+import node_suite
 
-SITE_PACKAGES = Path(onnx.__file__).parent.parent
-DATA_DIR = SITE_PACKAGES / "onnx" / "backend" / "test" / "data"
-FOLDERS = ("light", "pytorch-converted", "pytorch-operator", "simple")
 ROOT = Path(__file__).resolve().parent.parent
-# The loader's defaults for a model whose data.json sets none (onnx/backend/test/loader).
-DEFAULT_RTOL, DEFAULT_ATOL = 1e-3, 1e-7
-# Known causes -> what it would take to fix them. Matched, in order, against the failure's
-# reason; the first match wins. A failure that matches none gets its category's note.
-KNOWN_CAUSES: tuple[tuple[str, str], ...] = (
-    (
-        r"StringNormalizer",
-        "Known TVM limitation: Relax tensors have no string dtype and the VM cannot take numpy "
-        "object arrays, so string ops cannot be compiled. Fixing it means running string "
-        "pre-processing outside the compiled model (in the caller, or a host-side packed "
-        "function for tvmedge's runtime to call before `main`).",
-    ),
-    (
-        r"ai\.onnx\.preview\.training::Gradient",
-        "Training-only op (domain ai.onnx.preview.training): the backend must differentiate the "
-        "graph itself (y with respect to xs). It needs two things: tvmedge's unsupported-op scan "
-        "(tvmedge/frontend/ops.py) to accept an op outside the default domain that a tvmedge "
-        "converter registers (today it rejects every such op), and a converter that rebuilds y "
-        "from xs as a Relax function (the importer hands converters its node map, `params[0]`), "
-        "differentiates it with `relax.transform.Gradient` and calls the adjoint. Worth it only "
-        "if training graphs become a goal.",
-    ),
-)
-CATEGORY_NOTES = {
-    "unsupported-op": "Add a converter for the op as tvmedge/frontend/converters/<family>.py "
-    "(`@register`, listed in `_FAMILIES`), tested against ONNX Runtime.",
-    "load": "The model does not pass tvmedge's load checks (onnx.checker, shape inference); "
-    "check whether the checker or tvmedge's loader is too strict for it.",
-    "import": "TVM's converter for the op fails on this model; override it with a tvmedge "
-    "converter that covers this case.",
-    "build": "The model imports but TVM cannot compile the Relax module; reduce it to the "
-    "failing op and fix or override that op's converter or legalization.",
-    "run": "The artifact builds but fails at run time; reproduce with `tvmedge run` on the "
-    "model and fix the runtime or the converter that produced the failing shape.",
-    "mismatch": "Outputs differ beyond the runner's tolerance: reduce the model to the "
-    "offending op, compare with ONNX Runtime and fix that op's converter.",
-    "timeout": "The model took longer than the per-model limit (its last output is the JSON's "
-    "`log`); profile compile and run (`tvmedge compile` prints step timings), find the slow step.",
-    "crash": "The child process died in native code (its last output is the JSON's `log`); rerun "
-    "the model alone under gdb to find the crashing pass or kernel; report it upstream if in TVM.",
-}
-
-
-@dataclass(frozen=True)
-class Case:
-    """One backend-test model: where it is, its tolerances, and its test data sets."""
-
-    folder: str
-    name: str
-    model: Path
-    rtol: float
-    atol: float
-    # test_data_set_* folders; empty for light models, whose input the runner generates.
-    data_sets: tuple[Path, ...]
-
-    @property
-    def label(self) -> str:
-        return f"{self.folder}/{self.name}"
-
-
-def discover(only: str | None = None) -> list[Case]:
-    """Every model in FOLDERS, with the tolerances onnx's own loader gives it."""
-    cases = _light_cases() + [c for folder in FOLDERS[1:] for c in _folder_cases(folder)]
-    return [c for c in cases if only is None or re.search(only, c.label)]
-
-
-def _light_cases() -> list[Case]:
-    # The runner tests light models through the "real" test list, whose data.json names the
-    # light file by url and holds its tolerances.
-    tolerances = {
-        Path(t.url).name: (t.rtol, t.atol)
-        for t in load_model_tests(kind="real")
-        if t.url and t.url.startswith("onnx/backend/test/data/light/")
-    }
-    return [
-        Case("light", path.stem, path, *tolerances.get(path.name, (DEFAULT_RTOL, DEFAULT_ATOL)), ())
-        for path in sorted((DATA_DIR / "light").glob("*.onnx"))
-    ]
-
-
-def _folder_cases(folder: str) -> list[Case]:
-    tolerances = {t.name: (t.rtol, t.atol) for t in load_model_tests(kind=folder)}
-    cases = []
-    for case_dir in sorted(p for p in (DATA_DIR / folder).iterdir() if p.is_dir()):
-        rtol, atol = tolerances.get(case_dir.name, (DEFAULT_RTOL, DEFAULT_ATOL))
-        data_sets = tuple(sorted(case_dir.glob("test_data_set_*")))
-        cases.append(Case(folder, case_dir.name, case_dir / "model.onnx", rtol, atol, data_sets))
-    return cases
-
-
-# --- one model, in the child process ------------------------------------------------------
-
-
-def _read_tensors(folder: Path, prefix: str) -> list[np.ndarray]:
-    paths = sorted(folder.glob(f"{prefix}_*.pb"), key=lambda p: int(p.stem.split("_")[-1]))
-    return [numpy_helper.to_array(onnx.load_tensor(str(p))) for p in paths]
-
-
-def _light_data(case: Case) -> tuple[list[np.ndarray], list[np.ndarray], str]:
-    """The runner's generated input, and the reference: the shipped outputs when ONNX Runtime
-    reproduces them from that input, else ONNX Runtime's own outputs."""
-    import onnxruntime as ort
-
-    proto = onnx.load(str(case.model))
-    weights = {t.name for t in proto.graph.initializer}
-    specs = [x for x in proto.graph.input if x.name not in weights]
-    # Exactly what the runner feeds light models: arange(n) / n, no randomness.
-    inputs = [Runner.generate_dummy_data(x, seed=0, random=False) for x in specs]
-    shipped = _read_tensors(case.model.parent, f"{case.name}_output")
-    session = ort.InferenceSession(str(case.model), providers=["CPUExecutionProvider"])
-    ort_out = session.run(None, {x.name: v for x, v in zip(specs, inputs, strict=True)})
-    if len(shipped) == len(ort_out) and all(
-        _check(o, s, case.rtol, case.atol)["ok"] for o, s in zip(ort_out, shipped, strict=True)
-    ):
-        return inputs, shipped, "shipped (ONNX Runtime reproduces it)"
-    return inputs, list(ort_out), "ONNX Runtime (shipped output does not match the input)"
-
-
-def _check(ours: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> dict:
-    """The onnx runner's rule: same shape and dtype, and elementwise
-    |ours - ref| <= atol + rtol * |ref| (np.testing.assert_allclose). This is stricter than
-    tvmedge.bench.agreement.compare, which scales rtol by the output's largest value."""
-    row = {"shape": list(ref.shape), "dtype": str(ref.dtype)}
-    if ours.shape != ref.shape:
-        return {**row, "ok": False, "error": f"shape {list(ours.shape)}, expected {row['shape']}"}
-    if ours.dtype != ref.dtype:
-        return {**row, "ok": False, "error": f"dtype {ours.dtype}, expected {ref.dtype}"}
-    if ref.dtype.kind not in "fc":
-        mismatches = int(np.count_nonzero(ours != ref))
-        return {**row, "ok": mismatches == 0, "mismatches": mismatches}
-    diff = np.abs(ours.astype(np.float64) - ref.astype(np.float64))
-    max_abs = float(np.nanmax(diff)) if diff.size else 0.0
-    ok = bool(np.isclose(ours, ref, rtol=rtol, atol=atol, equal_nan=True).all())
-    return {**row, "ok": ok, "max_abs": max_abs}
-
-
-def evaluate(case: Case, workdir: Path) -> dict:
-    """Compile, run and compare one model; every failure is returned, never raised."""
-    timings: dict[str, float] = {}
-    try:
-        start = time.perf_counter()
-        artifact = api.compile(
-            case.model, target="host", output=workdir / "model.tvmedge", log=lambda _m: None
-        ).path
-        timings["compile_s"] = time.perf_counter() - start
-        model = runtime.load(artifact)
-        names = [i.name for i in model.get_inputs()]
-        if case.data_sets:
-            sets = [(_read_tensors(d, "input"), _read_tensors(d, "output")) for d in case.data_sets]
-            reference = "shipped"
-        else:
-            inputs, refs, reference = _light_data(case)
-            sets = [(inputs, refs)]
-        checks, run_s = [], 0.0
-        for data_set, (inputs, refs) in enumerate(sets):
-            if len(inputs) != len(names):  # a harness bug, not the model's: say so loudly
-                raise RuntimeError(f"data set has {len(inputs)} inputs, the model {len(names)}")
-            start = time.perf_counter()
-            outs = model.run(None, dict(zip(names, inputs, strict=True)))
-            run_s += time.perf_counter() - start
-            for i, (ours, ref) in enumerate(zip(outs, refs, strict=True)):
-                where = {"data_set": data_set, "output": i}
-                checks.append(where | _check(ours, ref, case.rtol, case.atol))
-        timings["run_s"] = run_s
-        ok = all(c["ok"] for c in checks)
-        return {"ok": ok, "checks": checks, "reference": reference, **timings}
-    except Exception as e:  # every failure is a row in the report, with its text
-        return {
-            "ok": False,
-            "error_type": type(e).__name__,
-            "category": _category(e),
-            "message": " ".join(str(e).split()),
-            "unsupported": sorted(getattr(e, "unsupported", {})),
-            "traceback": traceback.format_exc(limit=-3),
-            **timings,
-        }
-
-
-def _category(e: Exception) -> str:
-    if isinstance(e, UnsupportedOpError):
-        return "unsupported-op"
-    if isinstance(e, ModelFileError):
-        return "load"
-    if isinstance(e, BuildError):  # tvmedge.frontend.importer words its errors this way
-        return "import" if "importer failed" in str(e) else "build"
-    return "run"
-
-
-def _child(case: Case, workdir: Path, send) -> None:
-    # Native code (TVM, LLVM) writes to fds 1 and 2: keep it out of the progress lines, and
-    # keep its tail for the report if the child dies.
-    log = os.open(workdir / "child.log", os.O_WRONLY | os.O_CREAT, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    send.send(evaluate(case, workdir))
-
-
-def run_isolated(case: Case, timeout: float) -> dict:
-    """``evaluate`` in a forked child, killed after ``timeout`` seconds."""
-    ctx = multiprocessing.get_context("fork")
-    receive, send = ctx.Pipe(duplex=False)
-    with tempfile.TemporaryDirectory(prefix="onnx-conformance-") as tmp:
-        child = ctx.Process(target=_child, args=(case, Path(tmp), send), daemon=True)
-        child.start()
-        send.close()
-        outcome, timed_out = None, False
-        try:
-            if receive.poll(timeout):
-                outcome = receive.recv()
-            else:
-                timed_out = True
-        except EOFError:  # the child died before answering
-            pass
-        child.join(5)
-        if child.is_alive():
-            child.kill()
-            child.join()
-        if outcome is not None:
-            return outcome
-        log = (Path(tmp) / "child.log").read_text(errors="replace")[-4000:]
-        if timed_out:
-            return _died("timeout", f"killed after {timeout:.0f} s without a result", log)
-        code = child.exitcode
-        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        return _died("crash", f"the process died ({how})", log)
-
-
-def _died(category: str, message: str, log: str) -> dict:
-    return {
-        "ok": False,
-        "error_type": category,
-        "category": category,
-        "message": message,
-        "unsupported": [],
-        "log": log,  # the child's last output: where it hung or what it said when it died
-    }
-
-
-# --- the report -------------------------------------------------------------------------------
-
-
-def explain(outcome: dict, case: Case) -> tuple[str, str]:
-    """A failure's reason, and what it would take to fix it."""
-    category = outcome.get("category", "mismatch")
-    if category == "unsupported-op":
-        reason = "unsupported op(s): " + ", ".join(outcome["unsupported"])
-    elif category == "mismatch":
-        reason = _mismatch_reason(outcome["checks"], case)
-    elif category == "import":
-        reason = "TVM importer error: " + _short(outcome["message"])
-    elif category in ("timeout", "crash"):
-        reason = f"{category}: " + _short(outcome["message"])
-    else:
-        reason = f"{category} error ({outcome['error_type']}): " + _short(outcome["message"])
-    for pattern, note in KNOWN_CAUSES:
-        if re.search(pattern, reason):
-            return reason, note
-    return reason, CATEGORY_NOTES[category]
-
-
-def _mismatch_reason(checks: list[dict], case: Case) -> str:
-    parts = []
-    for c in checks:
-        if c["ok"]:
-            continue
-        where = f"output {c['output']}" + (f" of data set {c['data_set']}" if c["data_set"] else "")
-        if "error" in c:
-            parts.append(f"{where}: {c['error']}")
-        elif "mismatches" in c:
-            parts.append(f"{where}: {c['mismatches']} of {int(np.prod(c['shape']))} differ")
-        else:
-            parts.append(
-                f"{where}: max abs error {c['max_abs']:.3g} "
-                f"(rtol {case.rtol:g}, atol {case.atol:g})"
-            )
-    return "numeric mismatch: " + "; ".join(parts)
-
-
-def _short(text: str, limit: int = 240) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def record(case: Case, outcome: dict, wall_s: float) -> dict:
-    """One model's row for the JSON and the tables."""
-    row = {
-        "folder": case.folder,
-        "model": case.name,
-        "path": str(case.model.relative_to(SITE_PACKAGES)),
-        "result": "pass" if outcome["ok"] else "fail",
-        "rtol": case.rtol,
-        "atol": case.atol,
-        "compile_s": _round(outcome.get("compile_s")),
-        "run_s": _round(outcome.get("run_s")),
-        "wall_s": _round(wall_s),
-        "reference": outcome.get("reference"),
-        "outputs": outcome.get("checks"),
-        "tvmedge_converters": _tvmedge_converted(case.model),
-    }
-    if not outcome["ok"]:
-        reason, note = explain(outcome, case)
-        row |= {"category": outcome.get("category", "mismatch"), "reason": reason, "note": note}
-        row["error"] = outcome.get("message")
-        row["traceback"] = outcome.get("traceback")  # the last frames, for run-time errors
-        row["log"] = outcome.get("log")
-    return row
-
-
-def _tvmedge_converted(path: Path) -> list[str]:
-    """The model's ops that tvmedge's own converters convert instead of TVM's importer."""
-    from tvmedge.frontend import converters
-
-    ops = {
-        node.op_type for node in onnx.load(str(path)).graph.node if node.domain in ("", "ai.onnx")
-    }
-    return sorted(ops & set(converters.converters()))
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
-def summary(rows: list[dict]) -> list[dict]:
-    """Passed / total per folder, all folders, and all but light (the 95% target)."""
-    groups = [(f, [r for r in rows if r["folder"] == f]) for f in FOLDERS]
-    groups.append(("all", rows))
-    groups.append(("all but light", [r for r in rows if r["folder"] != "light"]))
-    out = []
-    for name, group in groups:
-        passed = sum(r["result"] == "pass" for r in group)
-        rate = 100.0 * passed / len(group) if group else 0.0
-        out.append({"folder": name, "passed": passed, "total": len(group), "pct": round(rate, 1)})
-    return out
-
-
-def environment(timeout: float) -> dict:
-    import onnxruntime
-    import tvm
-
-    from tvmedge import targets
-
-    return {
-        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "tvmedge": __version__,
-        "tvm": tvm.__version__,
-        "onnx": onnx.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "python": platform.python_version(),
-        "target": targets.get("host").describe(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs",
-        "timeout_s": timeout,
-    }
-
-
-def _cell(value) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown(rows: list[dict], totals: list[dict], env: dict, wall_s: float) -> str:
-    """The whole report: how it was made, the summary, failures by cause, a table per folder."""
-    lines = _intro(env, wall_s) + _summary_lines(totals) + _cause_lines(rows)
-    for folder in FOLDERS:
-        group = [r for r in rows if r["folder"] == folder]
-        if group:
-            lines += _folder_lines(folder, group)
-    return "\n".join(lines) + "\n"
-
-
-def _intro(env: dict, wall_s: float) -> list[str]:
-    return [
-        "# ONNX backend-test conformance",
-        "",
-        f"Generated by `scripts/onnx_conformance.py` on {env['generated']}; do not edit by hand,",
-        "re-run the script. Every model the onnx wheel ships in "
-        "`onnx/backend/test/data/{light,pytorch-converted,pytorch-operator,simple}` is compiled "
-        "with `tvmedge.api.compile` for target `host`, run with `tvmedge.runtime`, and compared "
-        "with the reference outputs shipped beside it.",
-        "",
-        f"- Environment: tvmedge {env['tvmedge']}, TVM {env['tvm']}, onnx {env['onnx']}, "
-        f"onnxruntime {env['onnxruntime']}, Python {env['python']}; {env['machine']}.",
-        f"- Target: `{env['target']}`.",
-        "- Pass rule, as the onnx backend runner: same shape and dtype, and elementwise "
-        "`|tvmedge - ref| <= atol + rtol * |ref|` for every output of every test data set. "
-        "Tolerances are the runner's per model (its loader's default rtol=1e-3, atol=1e-7 "
-        "unless the model's data.json sets others; the tables list each).",
-        "- `light` models ship only their outputs; the input is the one the runner generates "
-        "(`Runner.generate_dummy_data(..., seed=0, random=False)`: `arange(n) / n`). The shipped "
-        "output is the reference when ONNX Runtime reproduces it from that input, else ONNX "
-        "Runtime's output is (each light row says which). Their weights are `ConstantOfShape` "
-        "fills, so most of their outputs are uniform (0.001 everywhere after the softmax): a "
-        "pass shows the model imports, builds and runs, but checks its numerics only weakly.",
-        f"- Each model runs in a forked child with a {env['timeout_s']:.0f} s limit; times are "
-        f"the child's compile and run. The whole run took {wall_s:.0f} s.",
-    ]
-
-
-def _summary_lines(totals: list[dict]) -> list[str]:
-    lines = ["", "## Summary", "", "| folder | passed | total | pass rate |"]
-    lines.append("| --- | ---: | ---: | ---: |")
-    lines += [f"| {t['folder']} | {t['passed']} | {t['total']} | {t['pct']:.1f}% |" for t in totals]
-    by_name = {t["folder"]: t for t in totals}
-    light, others = by_name["light"], by_name["all but light"]
-    lines += [
-        "",
-        f"Targets: every `light` model passes: {_yes(light['passed'] == light['total'])}; at "
-        f"least 95% of the others pass: {_yes(others['pct'] >= 95.0)} ({others['pct']:.1f}%).",
-    ]
-    return lines
-
-
-def _yes(met: bool) -> str:
-    return "**met**" if met else "**not met**"
-
-
-def _cause_lines(rows: list[dict]) -> list[str]:
-    """Failures grouped by reason, so each cause and its fix reads once."""
-    causes: dict[str, list[dict]] = {}
-    for r in rows:
-        if r["result"] == "fail":
-            causes.setdefault(r["reason"], []).append(r)
-    if not causes:
-        return ["", "Every model passes."]
-    lines = ["", "## Failures by cause", "", "| models | reason | what it would take |"]
-    lines.append("| --- | --- | --- |")
-    for reason, group in sorted(causes.items(), key=lambda item: -len(item[1])):
-        names = ", ".join(f"{r['folder']}/{r['model']}" for r in group)
-        lines.append(
-            f"| {len(group)}: {_cell(names)} | {_cell(reason)} | {_cell(group[0]['note'])} |"
-        )
-    return lines
-
-
-def _folder_lines(folder: str, group: list[dict]) -> list[str]:
-    lines = [
-        "",
-        f"## {folder}",
-        "",
-        "| model | result | compile s | run s | rtol / atol | detail | what it would take |",
-        "| --- | --- | ---: | ---: | --- | --- | --- |",
-    ]
-    for r in group:
-        passed = r["result"] == "pass"
-        detail, note = (_pass_detail(r), "") if passed else (r["reason"], r["note"])
-        lines.append(
-            f"| {r['model']} | **{r['result']}** | {_seconds(r['compile_s'])} | "
-            f"{_seconds(r['run_s'])} | {r['rtol']:g} / {r['atol']:g} | {_cell(detail)} | "
-            f"{_cell(note)} |"
-        )
-    return lines
-
-
-def _pass_detail(row: dict) -> str:
-    errors = [c["max_abs"] for c in row["outputs"] or [] if "max_abs" in c]
-    detail = f"max abs error {max(errors):.2g}" if errors else "exact"
-    if row["folder"] == "light":
-        detail += f"; reference: {row['reference']}"
-    if row["tvmedge_converters"]:
-        detail += "; tvmedge converts " + ", ".join(row["tvmedge_converters"])
-    return detail
-
-
-def _seconds(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="run only models whose FOLDER/NAME matches this regex")
-    parser.add_argument("--timeout", type=float, default=180.0, help="seconds per model")
+    parser.add_argument("--suite", choices=("models", "node", "all"), default="all")
+    parser.add_argument(
+        "-k",
+        "--only",
+        dest="pattern",
+        help="run only cases whose name matches this regex "
+        "(models: FOLDER/NAME, node: the case name)",
+    )
+    parser.add_argument("--timeout", type=float, help="seconds per model (180) or case (120)")
+    parser.add_argument(
+        "--freeze-small-int-inputs",
+        action="store_true",
+        help="node suite: run cases with small integer inputs made initializers, for both "
+        "engines, instead of as given",
+    )
+    parser.add_argument(
+        "--both-ways",
+        action="store_true",
+        help="node suite: run each case as given and, if it has small integer inputs, frozen",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "build" / "onnx-node-results.jsonl",
+        help="node suite: the JSON-lines file each case's result is appended to",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: write the docs from --results (and the model sets' last JSON)",
+    )
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
 
     # Import the compiler here, once, so that every forked child starts warm.
     import tvmedge.build
     import tvmedge.export
-    import tvmedge.frontend.importer  # noqa: F401
+    import tvmedge.frontend.importer
+    import tvmedge.pipeline
+    import tvmedge.runtime
+    import tvmedge.tune.logs  # noqa: F401
 
-    cases = discover(args.only)
-    env = environment(args.timeout)
-    print(f"{len(cases)} models, target {env['target']}", flush=True)
-    start = time.perf_counter()
-    rows = []
-    for i, case in enumerate(cases, 1):
-        print(f"[{i:3d}/{len(cases)}] {case.label} ...", end=" ", flush=True)
-        t0 = time.perf_counter()
-        row = record(case, run_isolated(case, args.timeout), time.perf_counter() - t0)
-        rows.append(row)
-        status = "pass" if row["result"] == "pass" else f"FAIL: {row['reason']}"
-        print(f"{status} ({row['wall_s']:.1f} s)", flush=True)
-    wall_s = time.perf_counter() - start
-    totals = summary(rows)
+    previous = _previous_report(args.out_dir / "onnx-conformance.json")
+    report = {"models": previous.get("models"), "node": previous.get("node")}
+    if args.suite in ("models", "all") and not args.report_only:
+        report["models"] = model_sets.run_models(args.pattern, args.timeout or 180.0)
+    if args.suite in ("node", "all"):
+        if not args.report_only:
+            ways = (
+                ("given", "frozen")
+                if args.both_ways
+                else (("frozen",) if args.freeze_small_int_inputs else ("given",))
+            )
+            cases = conformance.node_cases(args.pattern)
+            print(f"{len(cases)} node cases, run {' and '.join(ways)}", flush=True)
+            meta = {"git": git_commit(), "cpu_model": machine.cpu_model()}
+            meta |= {"started": _now(), "pattern": args.pattern}
+            node_suite.run(
+                cases, timeout=args.timeout or 120.0, ways=ways, results=args.results, meta=meta
+            )
+        report["node"] = node_suite.report(
+            args.results, model_sets.environment(args.timeout or 120.0)
+        )
+    report = {"git": git_commit(), "cpu_model": machine.cpu_model()} | report
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"environment": env, "wall_s": round(wall_s, 1), "summary": totals, "models": rows}
     (args.out_dir / "onnx-conformance.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out_dir / "onnx-conformance.md").write_text(markdown(rows, totals, env, wall_s))
-    for t in totals:
-        print(f"{t['folder']:>18}: {t['passed']}/{t['total']} ({t['pct']:.1f}%)")
-    print(f"wrote {args.out_dir}/onnx-conformance.{{md,json}} in {wall_s:.0f} s")
+    (args.out_dir / "onnx-conformance.md").write_text(render(report))
+    print(f"wrote {args.out_dir}/onnx-conformance.{{md,json}}")
     return 0
+
+
+def _previous_report(path: Path) -> dict:
+    """The last report, so a run of one suite keeps the other's results. A report from before
+    the node suite holds the model sets' section at its top level."""
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    return {"models": old} if "summary" in old else old
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def git_commit() -> str:
+    """The commit the run was made at, '+dirty' when the work tree had changes."""
+
+    def git(*a: str) -> str:
+        return subprocess.run(
+            ["git", *a], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    return git("rev-parse", "HEAD") + ("+dirty" if git("status", "--porcelain", "-uno") else "")
+
+
+def render(report: dict) -> str:
+    """docs/onnx-conformance.md: the headline of each suite, then each suite's section."""
+    lines = [
+        "# ONNX conformance",
+        "",
+        "Generated by `scripts/onnx_conformance.py`; do not edit by hand, re-run the script. "
+        f"Report written at commit `{report['git']}` on a {report['cpu_model']}.",
+        "",
+    ]
+    node, models = report.get("node"), report.get("models")
+    if node:
+        lines += node_suite.headline(node)
+    if models:
+        all_ = next(t for t in models["summary"] if t["folder"] == "all")
+        lines.append(
+            f"- **Model sets**: {all_['passed']} / {all_['total']} models pass "
+            f"(run {models['environment']['generated']})."
+        )
+    text = "\n".join(lines) + "\n"
+    if node:
+        text += "\n" + node_suite.markdown(node)
+    if models:
+        m = models
+        text += "\n" + model_sets.markdown(m["models"], m["summary"], m["environment"], m["wall_s"])
+    return text
 
 
 if __name__ == "__main__":

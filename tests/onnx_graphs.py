@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import helper, numpy_helper
 
-from tvmedge import api, runtime
+from tvmedge import conformance, runtime
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -33,18 +32,14 @@ def model(nodes, inputs, outputs, initializers=(), opset: int = 13) -> onnx.Mode
 
 
 def tvmedge_outputs(proto: onnx.ModelProto, feeds: dict, tmp_path: Path) -> list[np.ndarray]:
-    """Compile for the host and run once."""
-    path = tmp_path / "model.onnx"
-    onnx.save(proto, path)
-    out = tmp_path / "model.tvmedge"
-    # no compile check: the caller compares with ONNX Runtime itself, on its own inputs
-    artifact = api.compile(path, output=out, force=True, check=False, log=lambda _m: None).path
+    """Compile for the host and run once (tvmedge.conformance, as the node suite does)."""
+    artifact = conformance.compile_model(proto, tmp_path)
     return runtime.load(artifact).run(None, feeds)
 
 
 def onnxruntime_outputs(proto: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
+    inputs = [feeds[name] for name in conformance.graph_input_names(proto)]
+    return conformance.ort_outputs(proto, inputs)
 
 
 def assert_outputs_match(got: list[np.ndarray], want: list[np.ndarray]) -> None:
