@@ -98,9 +98,7 @@ MODELS = {
 TVM_FAILS = {
     "resize-to-skip-size": "TVM 0.27 Resize reads every entry of a `sizes` ShapeExpr as an int, "
     "the symbolic batch too ('Var' object has no attribute 'value')",
-    "expand-minus-one": "TVM 0.27 Expand with a constant shape needs static input dims "
-    "('Var' object has no attribute 'value')",
-}
+}  # expand-minus-one failed here until tvmedge's Expand handled symbolic input dims
 
 
 def _feeds(path, batch: int) -> dict:
