@@ -11,7 +11,8 @@ per run loads each artifact with ``tvmedge.runtime.load(path)`` and calls ``.run
 (``tvmedge.bench.timing``) on the same seeded inputs. Last, ``tvmedge bench`` times the with-logs
 artifact, so the table shows whether the default run is the figure `bench` reports.
 
-Writes benchmarks/results/held-out-DATE.json and the BENCHMARKS.md section ``held-out-CPU``.
+Writes benchmarks/results/held-out-MCPU-DATE.json (MCPU: LLVM's name for this CPU) and the
+BENCHMARKS.md section ``held-out-MCPU``, so another machine's run adds its own section.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from run import ROOT, model_path, write_section
 from tvmedge import api, zoo
 from tvmedge.bench.compare import machine
 from tvmedge.bench.timing import summarize, time_runs
+from tvmedge.layout import TensorSpec
 
 ENGINES = ("with logs", "no logs", "onnxruntime")
 
@@ -78,11 +80,8 @@ def measure(name: str, work: Path, *, rounds: int, warmup: int, repeat: int) -> 
     no_logs = api.compile(
         model, output=work / f"{name}-none.tvmedge", force=True, use_tuning_logs=False, log=quiet
     )
-    rng = np.random.default_rng(0)
-    feeds = {
-        s["name"]: rng.standard_normal(s["shape"]).astype(s["dtype"])
-        for s in with_logs.manifest["inputs"]
-    }
+    # the inputs `bench` makes: seed 0, shaped by the manifest
+    feeds = api.random_inputs([TensorSpec.from_json(s) for s in with_logs.manifest["inputs"]])
     inputs = work / f"{name}-inputs.npz"
     np.savez(inputs, **feeds)
     paths = {"with logs": with_logs.path, "no logs": no_logs.path, "onnxruntime": model}
