@@ -165,31 +165,30 @@ def test_conv2d(case, layout, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("rows", "budget", "quantum", "want"),
+    ("rows", "budget", "runs", "want"),
     [
-        (169, 28, 13, 13),  # 13x13 pixels: one output row
-        (3025, 28, 55, 11),  # 55x55: 25 divides 3025 but straddles rows of 55
-        (49, 28, 7, 7),
-        (3136, 28, 56, 28),
-        (13, 8, 13, 1),  # no divisor within the budget: one row, never a tail
+        (169, 28, (13, 13), 13),  # 13x13 pixels: one output row
+        (3025, 28, (55, 55), 11),  # 55x55: 25 divides 3025 but straddles rows of 55
+        (49, 28, (7, 7), 7),
+        (3136, 28, (56, 56), 28),
+        (13, 8, (13,), 1),  # no divisor within the budget: one row, never a tail
         (98, 28, (7, 7, 2), 7),  # 2 images of 7x7: 14 divides 98 but straddles images
         (30, 16, (5, 2, 3), 10),  # (3 images, 2 channels, 5 rows): 15 straddles images
     ],
 )
-def test_row_tile_divides_and_never_straddles(rows, budget, quantum, want):
-    got = common.row_tile(rows, budget, quantum)
+def test_row_tile_divides_and_never_straddles(rows, budget, runs, want):
+    got = common.row_tile(rows, budget, runs)
     assert got == want
-    runs = (quantum, rows // quantum) if isinstance(quantum, int) else quantum
     assert rows % got == 0 and common.is_box(got, runs)
 
 
 def test_tile_plan_prefers_whole_registers_and_rows():
     # 1000 channels: 25-wide vectors fill registers best but spill; one register per vector
     # (a divisor of 1000 within 16 lanes) leaves room for all 13 rows of a 13x13 output
-    width, rows, vectors = common.plan_tile(169, 1000, 16, 28, 13)
+    width, rows, vectors = common.plan_tile(169, 1000, 16, 28, (13, 13))
     assert width <= 16 and 1000 % width == 0 and rows == 13 and rows * vectors <= 28
     # 64 channels, 56-wide rows: 4 whole registers, 7 rows (28 accumulators)
-    width, rows, vectors = common.plan_tile(3136, 64, 16, 28, 56)
+    width, rows, vectors = common.plan_tile(3136, 64, 16, 28, (56, 56))
     assert width % 16 == 0 and rows * vectors * width // 16 <= 28 and rows >= 4
 
 

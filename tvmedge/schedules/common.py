@@ -375,12 +375,10 @@ def tile_reduction(
         sch.vectorize(sch.get_loops(init)[-1])
 
 
-def row_tile(rows: int, budget: int, quantum: int | tuple[int, ...]) -> int:
+def row_tile(rows: int, budget: int, runs: tuple[int, ...]) -> int:
     """The largest row count within ``budget`` that divides ``rows`` and whose tiles are boxes
     of the fused axes: a tile that straddles two runs is not a box, and its write-back would
-    cover pixels of other tiles. ``quantum``: the fused axes' extents, innermost first (an int
-    q: two axes, q and rows / q, such as an output's rows of q pixels)."""
-    runs = (quantum, rows // quantum) if isinstance(quantum, int) else quantum
+    cover pixels of other tiles. ``runs``: the fused axes' extents, innermost first."""
     return max(r for r in range(1, min(rows, budget) + 1) if rows % r == 0 and is_box(r, runs))
 
 
@@ -398,20 +396,18 @@ def is_box(rows: int, runs: tuple[int, ...]) -> bool:
     return rows % inner == 0
 
 
-def tile_shape(
-    rows: int, vectors: int, budget: int, quantum: int | tuple[int, ...] = 0
-) -> tuple[int, int]:
+def tile_shape(rows: int, vectors: int, budget: int, runs: tuple[int, ...] = ()) -> tuple[int, int]:
     """(rows, vectors) of the register tile, each a divisor of its extent (a tail inside the
     tile costs more than a smaller tile). Rows come first: a row's operand is a broadcast from
     L1, a vector's is a weight panel streamed from L2, so each vector should feed many rows.
     Vectors are added only while the rows leave half the accumulators idle."""
-    r = row_tile(rows, budget, quantum or rows)
+    r = row_tile(rows, budget, runs or (rows,))
     v = divisor_at_most(vectors, budget // r) if 2 * r <= budget else 1
     return r, v
 
 
 def plan_tile(
-    reg_extent: int, vec_extent: int, lanes: int, accumulators: int, quantum: int | tuple[int, ...]
+    reg_extent: int, vec_extent: int, lanes: int, accumulators: int, runs: tuple[int, ...]
 ):
     """(vector width, rows, vectors) for a register tile: the vector width that fills its
     registers best is not always best overall, and odd widths (1000 channels as 25-wide
@@ -424,7 +420,7 @@ def plan_tile(
     for width in sorted(widths, reverse=True):
         registers = -(-width // lanes)
         budget = max(1, accumulators // registers)
-        rows, vectors = tile_shape(reg_extent, -(-vec_extent // width), budget, quantum)
+        rows, vectors = tile_shape(reg_extent, -(-vec_extent // width), budget, runs)
         fill = width / (registers * lanes)
         score = fill * rows * vectors * registers / accumulators * (1 if rows > 1 else 0.5)
         if score > best_score:
