@@ -424,16 +424,22 @@ def bench(
     dims: dict[str, int] | None = None,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
+    max_cv: float | None = None,
     log: Log = _stderr,
 ) -> dict:
     """Compile (unless ``artifact`` is given) and compare with ONNX Runtime; returns the report.
-    ``rounds`` > 1 alternates the engines that many times and pools the timings."""
+    ``rounds`` > 1 alternates the engines that many times and pools the timings. The report
+    warns of an engine whose latency's coefficient of variation exceeds ``max_cv``
+    (default ``tvmedge.bench.compare.SPREAD_WARN_CV``)."""
     import tempfile
 
-    from tvmedge.bench.compare import run_bench
+    from tvmedge.bench.compare import SPREAD_WARN_CV, run_bench
 
     if warmup < 0 or repeat < 1 or rounds < 1:
         raise TvmedgeError("--warmup must be >= 0, --repeat and --rounds >= 1")
+    max_cv = SPREAD_WARN_CV if max_cv is None else max_cv
+    if max_cv < 0:
+        raise TvmedgeError(f"--max-cv must be >= 0 (a fraction: 0.1 is 10%), not {max_cv:g}")
     threads = threads or default_threads()
     if threads < 1:
         raise TvmedgeError("--threads must be >= 1")
@@ -466,6 +472,7 @@ def bench(
             rtol=rtol,
             atol=atol,
             rounds=rounds,
+            max_cv=max_cv,
         )
 
 

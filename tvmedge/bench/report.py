@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -37,6 +39,7 @@ def table(report: dict) -> str:
             f"{tl['throughput_per_s'] / ol['throughput_per_s']:.2f}x",
         ],
         ["load time (s)", f"{t['load_s']:.3f}", f"{o['load_s']:.3f}", ""],
+        ["threads applied", t.get("threads_applied", "-"), o.get("threads_applied", "-"), ""],
         [
             "peak RSS",
             _size(t["memory"]["peak_rss_bytes"]),
@@ -96,13 +99,84 @@ def _pct(value) -> str:
 
 
 def write_json(report: dict, path: Path) -> None:
+    _write_atomic(path, json.dumps(report, indent=2) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary sibling and rename it into place: no half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# One row per engine and bench report; the columns benchmarkers load into a spreadsheet.
+CSV_FIELDS = (
+    "model",
+    "engine",
+    "target",
+    "tuned",
+    "threads",
+    "threads_applied",
+    "warmup",
+    "repeat",
+    "rounds",
+    "runs",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "min_ms",
+    "cv",
+    "throughput_per_s",
+    "load_s",
+    "peak_rss_bytes",
+    "size_bytes",
+    "agree",
+    "ratio_p50",
+)
+
+
+def csv_rows(report: dict) -> list[dict]:
+    """The report as CSV_FIELDS rows: ONNX Runtime's, then tvmedge's."""
+    s, rows = report["settings"], []
+    for engine, result in report["engines"].items():
+        latency = result["latency"]
+        rows.append(
+            {
+                "model": Path(report["model"]["file"]).name,
+                "engine": engine,
+                "target": report["artifact"]["target"] if engine == "tvmedge" else "cpu",
+                "tuned": report["artifact"]["tuned"] if engine == "tvmedge" else "",
+                "threads": s["threads"],
+                "threads_applied": result.get("threads_applied", ""),
+                "warmup": s["warmup"],
+                "repeat": s["repeat"],
+                "rounds": s.get("rounds", 1),
+                **{k: latency[k] for k in CSV_FIELDS if k in latency},
+                "load_s": result["load_s"],
+                "peak_rss_bytes": result["memory"]["peak_rss_bytes"],
+                "size_bytes": report["artifact"]["bytes"]
+                if engine == "tvmedge"
+                else report["model"]["onnx_bytes"],
+                "agree": report["agree"],
+                "ratio_p50": report["ratio_p50"] if engine == "tvmedge" else 1.0,
+            }
+        )
+    return rows
+
+
+def write_csv(reports: list[dict], path: Path) -> None:
+    """Write the rows of every report to ``path`` (a header line, then one row per engine)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for report in reports:
+        writer.writerows(csv_rows(report))
+    _write_atomic(path, buf.getvalue())

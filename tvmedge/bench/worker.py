@@ -41,6 +41,15 @@ def _session(engine: str, model: str, threads: int):
     return runtime.load(model, threads=threads)
 
 
+def threads_applied(engine: str, session) -> int:
+    """The thread count the engine itself reports it runs with (not the one asked for)."""
+    if engine == "onnxruntime":
+        return session.get_session_options().intra_op_num_threads
+    import tvm_ffi
+
+    return int(tvm_ffi.get_global_func("runtime.NumThreads")())  # the pool's size after a run
+
+
 def peak_rss_bytes() -> int:
     """VmHWM: the peak resident set of this address space. (ru_maxrss is not usable here:
     Linux keeps the pre-exec peak, so a child would report its parent's.)"""
@@ -84,6 +93,7 @@ def main(argv=None) -> int:
     result = {
         "engine": args.engine,
         "threads": args.threads,
+        "threads_applied": threads_applied(args.engine, session),
         "load_s": load_s,
         "latency": summarize(latencies),
         "latencies_ms": [x * 1e3 for x in latencies],

@@ -1,10 +1,12 @@
-"""tvmedge bench MODEL.onnx --target NAME [--artifact A] [--repeat N] [--threads N] [--json F]"""
+"""tvmedge bench MODEL.onnx --target NAME [--artifact A] [--repeat N] [--threads N] [--json F]
+[--csv F] [--max-cv X]"""
 
 from pathlib import Path
 
 from tvmedge import api
 from tvmedge.bench.agreement import DEFAULT_ATOL, DEFAULT_RTOL
-from tvmedge.bench.report import table, write_json
+from tvmedge.bench.compare import SPREAD_WARN_CV
+from tvmedge.bench.report import table, write_csv, write_json
 from tvmedge.cli.compile import add_input_shape
 from tvmedge.cli.run import add_random_inputs, dims
 from tvmedge.frontend import parse_bindings
@@ -36,7 +38,15 @@ def add_parser(sub) -> None:
     )
     add_random_inputs(p)
     add_tolerances(p)
+    p.add_argument(
+        "--max-cv",
+        type=float,
+        default=SPREAD_WARN_CV,
+        help="warn when an engine's latency has a coefficient of variation (std / mean) above "
+        f"this fraction (default {SPREAD_WARN_CV:g}: 10%%)",
+    )
     p.add_argument("--json", help="also write the full report as JSON to this file")
+    p.add_argument("--csv", help="also write one row per engine as CSV to this file")
     p.set_defaults(handler=handle)
 
 
@@ -70,11 +80,15 @@ def handle(args) -> int:
         dims=dims(args.dim),
         rtol=args.rtol,
         atol=args.atol,
+        max_cv=args.max_cv,
     )
     print(table(report))
     if args.json:
         write_json(report, Path(args.json))
         print(f"wrote {args.json}")
+    if args.csv:
+        write_csv([report], Path(args.csv))
+        print(f"wrote {args.csv}")
     if not report["agree"]:
         print("tvmedge: error: outputs differ from ONNX Runtime beyond the tolerance")
         return EXIT_MISMATCH
