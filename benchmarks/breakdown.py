@@ -10,7 +10,8 @@ the running sum of the difference. Medians over the runs, the same inputs and th
 
 One thread by default, for a fair per-node comparison: with its thread pool, ORT's profiler
 adds to every node (its node sum reads above its own plain run), at one thread it does not.
-The table and totals go into BENCHMARKS.md; the report as JSON under benchmarks/results/.
+The table and totals go into docs/notes/benchmarks.md (lab notes); the report as JSON under
+benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import models as torch_models
-from run import ROOT, model_path, write_section
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import models as torch_models
+from benchmarks.model_set import ROOT, model_path
+from benchmarks.notes import NOTES, write_section
 from tvmedge import api, profile, runtime, zoo
 from tvmedge.bench.compare import machine
 from tvmedge.bench.timing import time_runs
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
     p.add_argument("model", choices=sorted({*zoo.MODELS, *torch_models.MODELS}))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeat", type=int, default=30)
-    p.add_argument("--section", help="BENCHMARKS.md section (default: breakdown-MODEL)")
+    p.add_argument("--section", help="notes section (default: breakdown-MODEL)")
     args = p.parse_args(argv)
     onnx_path = model_path(args.model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,9 +178,9 @@ def main(argv=None) -> int:
     out = ROOT / "benchmarks" / "results" / f"{section}-{report['meta']['date']}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     text = render(args.model, report)
-    write_section(ROOT / "BENCHMARKS.md", section, text)
+    write_section(NOTES, section, text)
     print(text)
-    print(f"wrote {out.relative_to(ROOT)} and BENCHMARKS.md section '{section}'")
+    print(f"wrote {out.relative_to(ROOT)} and section '{section}' of {NOTES.relative_to(ROOT)}")
     return 0
 
 

@@ -12,7 +12,8 @@ per run loads each artifact with ``tvmedge.runtime.load(path)`` and calls ``.run
 artifact, so the table shows whether the default run is the figure `bench` reports.
 
 Writes benchmarks/results/held-out-MCPU-DATE.json (MCPU: LLVM's name for this CPU) and the
-BENCHMARKS.md section ``held-out-MCPU``, so another machine's run adds its own section.
+section ``held-out-MCPU`` of docs/notes/benchmarks.md (lab notes), so another machine's run
+adds its own section.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ROOT, model_path, write_section
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.model_set import ROOT, model_path
+from benchmarks.notes import NOTES, write_section
 from tvmedge import api, zoo
 from tvmedge.bench.compare import machine
 from tvmedge.bench.timing import summarize, time_runs
@@ -170,8 +171,8 @@ def main(argv=None) -> int:
     out = ROOT / "benchmarks" / "results" / f"held-out-{meta['mcpu']}-{meta['date']}.json"
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     section = f"held-out-{meta['mcpu']}"
-    write_section(ROOT / "BENCHMARKS.md", section, render(results, meta))
-    print(f"wrote {out.relative_to(ROOT)} and BENCHMARKS.md section '{section}'")
+    write_section(NOTES, section, render(results, meta))
+    print(f"wrote {out.relative_to(ROOT)} and section '{section}' of {NOTES.relative_to(ROOT)}")
     return 0
 
 

@@ -4,8 +4,9 @@ is not usable here) and exported with seeded weights: no downloads.
     python benchmarks/models.py resnet18 -o build/models/resnet18.onnx
 
 ResNet-18 and MobileNetV2 follow the torchvision architectures layer for layer (ImageNet
-shapes, batch 1); the CNN-LSTM is a 12-lead ECG classifier, the encoder a BERT-mini-sized
-transformer. BatchNorm statistics are randomized so folding them is not a no-op.
+shapes, batch 1); the CNN-LSTM is a 12-lead ECG classifier, the U-Net a 1-D EEG segmenter, the
+encoder a BERT-mini-sized transformer. BatchNorm statistics are randomized so folding them is
+not a no-op.
 """
 
 from __future__ import annotations
@@ -115,6 +116,37 @@ class CnnLstm(nn.Module):
         return self.head(seq[:, -1])
 
 
+class UNet1d(nn.Module):
+    """EEG sleep-stage segmentation, 16 channels, 30 s at 256 Hz: a 3-level 1-D U-Net (Conv1d +
+    BatchNorm1d + ReLU blocks, MaxPool1d down, ConvTranspose1d up, concatenated skips) with a
+    per-sample sigmoid head."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+
+        def block(cin: int, cout: int):
+            return nn.Sequential(
+                nn.Conv1d(cin, cout, 5, padding=2), nn.BatchNorm1d(cout), nn.ReLU()
+            )
+
+        self.enc1, self.enc2 = block(16, width), block(width, 2 * width)
+        self.mid = block(2 * width, 4 * width)
+        self.pool = nn.MaxPool1d(2)
+        self.up2 = nn.ConvTranspose1d(4 * width, 2 * width, 2, stride=2)
+        self.dec2 = block(4 * width, 2 * width)
+        self.up1 = nn.ConvTranspose1d(2 * width, width, 2, stride=2)
+        self.dec1 = block(2 * width, width)
+        self.head = nn.Conv1d(width, 1, 1)
+
+    def forward(self, x):  # [1, 16, 7680]
+        e1 = self.enc1(x)
+        e2 = self.enc2(self.pool(e1))
+        m = self.mid(self.pool(e2))
+        d2 = self.dec2(torch.cat([self.up2(m), e2], dim=1))
+        d1 = self.dec1(torch.cat([self.up1(d2), e1], dim=1))
+        return torch.sigmoid(self.head(d1))
+
+
 class Encoder(nn.Module):
     """4 post-norm TransformerEncoder layers (d 256, 4 heads, FFN 1024) over 128 tokens."""
 
@@ -135,6 +167,7 @@ MODELS = {
     "resnet18-160": (ResNet18, (1, 3, 160, 160)),
     "mobilenetv2": (MobileNetV2, (1, 3, 224, 224)),
     "cnn_lstm": (CnnLstm, (1, 12, 500)),
+    "unet1d": (UNet1d, (1, 16, 7680)),
     "encoder": (Encoder, (1, 128, 256)),
 }
 
