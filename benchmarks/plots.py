@@ -19,6 +19,10 @@ def _pyplot():
     return plt
 
 
+def _ort_own(report: dict | None) -> bool:
+    return bool(report and (report.get("technique") or {}).get("ort_model"))
+
+
 def latency(run: dict, out: Path) -> Path | None:
     """Bars of p50 latency per model, normalised to ONNX Runtime's fp32 p50 (so models of any
     size share an axis), with p10-p90 whiskers; the absolute ORT p50 under each model name."""
@@ -26,26 +30,29 @@ def latency(run: dict, out: Path) -> Path | None:
     models = [(n, e) for n, e in run["models"].items() if "fp32" in e["techniques"]]
     if not models:
         return None
-    series = ["onnxruntime fp32", *(f"tvmedge {t}" for t in run["techniques"])]
+    series = [("onnxruntime", "fp32")]  # (engine, technique): ORT's own models where run
+    for tech in run["techniques"]:
+        series.append(("tvmedge", tech))
+        if any(_ort_own(e["techniques"].get(tech)) for _n, e in models):
+            series.append(("onnxruntime", tech))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(models) + 2), 4.2))
-    for k, label in enumerate(series):
+    for k, (engine_name, tech) in enumerate(series):
         xs, ys, lo, hi = [], [], [], []
         for i, (_name, entry) in enumerate(models):
             ref = entry["techniques"]["fp32"]["engines"]["onnxruntime"]["latency"]["p50_ms"]
-            if label == "onnxruntime fp32":
-                engine = entry["techniques"]["fp32"]["engines"]["onnxruntime"]
-            else:
-                tech = entry["techniques"].get(label.split(" ", 1)[1])
-                if tech is None:
-                    continue
-                engine = tech["engines"]["tvmedge"]
+            report = entry["techniques"].get(tech)
+            if report is None or (
+                engine_name == "onnxruntime" and tech != "fp32" and not _ort_own(report)
+            ):
+                continue
+            engine = report["engines"][engine_name]
             mid = engine["latency"]["p50_ms"] / ref
             xs.append(i + (k - (len(series) - 1) / 2) * width)
             ys.append(mid)
             lo.append(mid - p(engine["latencies_ms"], 10) / ref)
             hi.append(p(engine["latencies_ms"], 90) / ref - mid)
-        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=label)
+        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=f"{engine_name} {tech}")
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(models)))
     ax.set_xticklabels(
@@ -80,7 +87,7 @@ def tuning(runs: list[tuple[Path, dict]], out: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for _path, c in curves:
         xs, ys = zip(*c["points"], strict=True)
-        ax.plot(xs, ys, label=f"{c['target']}: {c['kernels']} kernels")
+        ax.step(xs, ys, where="post", label=f"{c['target']}: {c['kernels']} kernels")
     ax.set_xlabel("trials measured")
     ax.set_ylabel("sum of best kernel times so far (ms)")
     ax.set_title("tuning progress", fontsize=9)

@@ -101,27 +101,36 @@ def _accuracy(acc: dict) -> str:
 
 
 def technique_table(name: str, entry: dict, run: dict) -> list[str]:
-    """Rows per technique, tvmedge's and ONNX Runtime's: size, latency and accuracy against
-    the fp32 baseline of the same engine and against ONNX Runtime's fp32."""
+    """Rows per technique, tvmedge's and (where the run had it) ONNX Runtime's own: size and
+    latency against the fp32 baseline of the same engine and against ONNX Runtime's fp32;
+    accuracy against ONNX Runtime's fp32 outputs."""
     base = entry["techniques"].get("fp32")
     if base is None:
         return [f"{name}: no fp32 baseline ({_error(entry)})"]
     n = run["settings"]["accuracy_inputs"]
     t_size, t_ms = base["artifact"]["bytes"], base["engines"]["tvmedge"]["latency"]["p50_ms"]
     o_size, o_ms = base["model"]["onnx_bytes"], base["engines"]["onnxruntime"]["latency"]["p50_ms"]
+
+    def row(tech, engine, size, ms, size0, ms0, acc):
+        return (
+            f"| {tech} | {engine} | {size / MiB:.1f} | {size0 / size:.2f}x | {_ms(ms)} "
+            f"| {ms0 / ms:.2f}x | {o_ms / ms:.2f}x | {acc} |"
+        )
+
     lines = [
         f"| {name}: technique | engine | size MiB | size reduction | p50 ms | latency "
         f"improvement | vs ORT fp32 | accuracy vs ORT fp32 ({n} inputs) |",
         "|---|---|---|---|---|---|---|---|",
-        f"| fp32 | onnxruntime | {o_size / MiB:.1f} | 1.00x | {_ms(o_ms)} | 1.00x | 1.00x "
-        "| reference |",
     ]
     for tech, r in entry["techniques"].items():
         size, ms = r["artifact"]["bytes"], r["engines"]["tvmedge"]["latency"]["p50_ms"]
-        lines.append(
-            f"| {tech} | tvmedge | {size / MiB:.1f} | {t_size / size:.2f}x | {_ms(ms)} "
-            f"| {t_ms / ms:.2f}x | {o_ms / ms:.2f}x | {_accuracy(r['accuracy'])} |"
-        )
+        lines.append(row(tech, "tvmedge", size, ms, t_size, t_ms, _accuracy(r["accuracy"])))
+        if tech == "fp32":
+            lines.append(row("fp32", "onnxruntime", o_size, o_ms, o_size, o_ms, "reference"))
+        elif (r.get("technique") or {}).get("ort_model"):  # ORT ran its own model of it
+            ort_ms = r["engines"]["onnxruntime"]["latency"]["p50_ms"]
+            acc = _accuracy(r["ort_accuracy"])
+            lines.append(row(tech, "onnxruntime", r["ort_model_bytes"], ort_ms, o_size, o_ms, acc))
     for tech, why in entry["errors"].items():
         lines.append(f"| {tech} | tvmedge | failed: {why.replace('|', '/')[:160]} | | | | | |")
     return lines

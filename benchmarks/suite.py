@@ -19,18 +19,25 @@ from tvmedge.layout import TensorSpec
 ACCURACY_INPUTS = 8  # seeded inputs both engines run for the accuracy column
 
 
-def accuracy(model: Path, artifact: Path, specs: list, inputs: int, threads: int) -> dict:
-    """Agreement of the artifact with ONNX Runtime's fp32 run of ``model`` over ``inputs``
-    seeded feeds (seeds 1000...): top-1 agreement where the output is a score vector, and the
-    largest relative error."""
+def _ort(model: Path, threads: int):
     import onnxruntime as ort
-
-    from tvmedge import runtime
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-    ours = runtime.load(artifact, threads=threads)
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def accuracy(model: Path, candidate, specs: list, inputs: int, threads: int) -> dict:
+    """Agreement of ``candidate`` (an artifact, or an ONNX model ONNX Runtime runs) with ONNX
+    Runtime's run of the fp32 ``model`` over ``inputs`` seeded feeds (seeds 1000...): top-1
+    agreement where the output is a score vector, and the largest relative error."""
+    from tvmedge import runtime
+
+    session = _ort(model, threads)
+    if Path(candidate).suffix == ".onnx":
+        ours = _ort(Path(candidate), threads)
+    else:
+        ours = runtime.load(candidate, threads=threads)
     names = [o.name for o in session.get_outputs()]
     top1, max_rel = [], 0.0
     for i in range(inputs):
@@ -51,14 +58,20 @@ def measure(name: str, path: Path, technique, baseline, work: Path, settings: di
     technique adds no option), bench it against ONNX Runtime and score its accuracy."""
     specs = [TensorSpec.from_json(s) for s in baseline.manifest["inputs"]]
     options = technique.options(specs, settings["calibration_samples"])
+    ort_model = None  # ONNX Runtime's own model of the technique, where bench can run one
+    if technique.ort_own and techniques.accepts(api.bench, "ort_model"):
+        ort_model = work / f"{name}-{technique.name}-ort.onnx"
+        options["save_quantized"] = ort_model
     built = baseline
     if options:
         out = work / f"{name}-{technique.name}.tvmedge"
         built = api.compile(
             path, target=settings["target"], output=out, force=True, log=lambda _m: None, **options
         )
+    extra = {"ort_model": ort_model} if ort_model is not None else {}
     report = api.bench(
         path,
+        **extra,
         artifact=built.path,
         threads=settings["threads"],
         warmup=settings["warmup"],
@@ -70,7 +83,16 @@ def measure(name: str, path: Path, technique, baseline, work: Path, settings: di
     report["accuracy"] = accuracy(
         path, built.path, specs, settings["accuracy_inputs"], settings["threads"]
     )
-    report["technique"] = {"name": technique.name, "summary": technique.summary}
+    report["technique"] = {
+        "name": technique.name,
+        "summary": technique.summary,
+        "ort_model": None if ort_model is None else f"ONNX Runtime's own {technique.name} model",
+    }
+    if ort_model is not None:
+        report["ort_accuracy"] = accuracy(
+            path, ort_model, specs, settings["accuracy_inputs"], settings["threads"]
+        )
+        report["ort_model_bytes"] = ort_model.stat().st_size
     t, o = (report["engines"][e]["latency"]["p50_ms"] for e in ("tvmedge", "onnxruntime"))
     log(f"{name} {technique.name}: tvmedge {t:.3f} ms, ORT {o:.3f} ms, agree {report['agree']}")
     return report

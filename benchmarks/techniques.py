@@ -9,7 +9,6 @@ options land; the table takes whichever techniques are available.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,13 +23,22 @@ class Technique:
     summary: str  # what it does, for the report
     options: Callable[[list, int], dict]  # (input specs, samples) -> api.compile keywords
     missing: Callable[[], str | None]  # why it cannot run with this tvmedge; None if it can
+    # ONNX Runtime runs its own model of the technique (the QDQ model compile saves with
+    # ``save_quantized``) where bench can take it (``ort_model``); else ORT runs the fp32 one
+    ort_own: bool = False
+
+
+def accepts(function, option: str) -> bool:
+    import inspect
+
+    return option in inspect.signature(function).parameters
 
 
 def _compile_accepts(option: str) -> Callable[[], str | None]:
     def missing() -> str | None:
         from tvmedge import api
 
-        if option in inspect.signature(api.compile).parameters:
+        if accepts(api.compile, option):
             return None
         return f"api.compile has no '{option}' option in this tvmedge"
 
@@ -52,6 +60,7 @@ TECHNIQUES = (
         f"post-training static int8, calibrated on {CALIBRATION_SAMPLES} seeded random inputs",
         lambda specs, n: {"quantize": "int8", "calibration": _calibration(specs, n)},
         _compile_accepts("quantize"),
+        ort_own=True,
     ),
 )
 BASELINE = "fp32"
