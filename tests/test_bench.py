@@ -64,6 +64,16 @@ def test_bench_writes_csv_and_json_and_warns_past_max_cv(tiny_cnn, tiny_artifact
     assert len(report["warnings"]) == 2
 
 
+def test_bench_refuses_a_csv_path_it_cannot_write_before_running(tiny_cnn, tiny_artifact, tmp_path):
+    (tmp_path / "file").write_text("")
+    for bad, why in ((tmp_path, "is a directory"), (tmp_path / "file" / "b.csv", "cannot write")):
+        proc = cli("bench", tiny_cnn, "--artifact", tiny_artifact, "--csv", bad)
+        assert proc.returncode == 2, proc.stderr
+        (line,) = proc.stderr.strip().splitlines()
+        assert line.startswith("tvmedge: error: --csv") and why in line
+        assert "benchmarking" not in proc.stderr
+
+
 def test_bench_refuses_a_negative_max_cv(tiny_cnn, tiny_artifact):
     proc = cli("bench", tiny_cnn, "--artifact", tiny_artifact, "--max-cv", "-1")
     assert proc.returncode == 2

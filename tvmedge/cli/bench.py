@@ -1,6 +1,7 @@
 """tvmedge bench MODEL.onnx --target NAME [--artifact A] [--repeat N] [--threads N] [--json F]
 [--csv F] [--max-cv X]"""
 
+import os
 from pathlib import Path
 
 from tvmedge import api
@@ -9,6 +10,7 @@ from tvmedge.bench.compare import SPREAD_WARN_CV
 from tvmedge.bench.report import table, write_csv, write_json
 from tvmedge.cli.compile import add_input_shape
 from tvmedge.cli.run import add_random_inputs, dims
+from tvmedge.errors import TvmedgeError
 from tvmedge.frontend import parse_bindings
 
 EXIT_MISMATCH = 3
@@ -66,7 +68,21 @@ def add_tolerances(p) -> None:
     )
 
 
+def check_report_path(path: str | None, flag: str) -> None:
+    """Refuse an output path that cannot be written before minutes of benchmarking, not after."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise TvmedgeError(f"{flag} '{path}' is a directory; give a file name")
+    parent = next((p for p in target.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise TvmedgeError(f"{flag} '{path}': cannot write under '{parent}'; give another path")
+
+
 def handle(args) -> int:
+    check_report_path(args.json, "--json")
+    check_report_path(args.csv, "--csv")
     report = api.bench(
         args.model,
         target=args.target,
