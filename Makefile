@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_MODEL := build/models/squeezenet.onnx
 
-.PHONY: setup toolchains demo test test-slow lint clean
+.PHONY: setup toolchains demo bench test test-slow lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(DEMO_MODEL): $(BIN)/.installed
 
 demo: $(DEMO_MODEL)
 	$(BIN)/tvmedge bench $(DEMO_MODEL) --target host --repeat 20 --json build/demo-bench.json
+
+# The benchmark suite on this CPU: a run file under benchmarks/results/suite/, BENCHMARKS.md
+# and the plots rewritten from every run file (tens of minutes on 2 cores).
+bench: $(BIN)/.installed
+	$(BIN)/python -m benchmarks
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check tvmedge tests benchmarks scripts
