@@ -194,7 +194,6 @@ def test_tuning_curve_is_the_sum_of_best_times_so_far(tmp_path):
 
 
 def test_plots_are_drawn_from_the_files(tmp_path):
-    pytest.importorskip("matplotlib", reason="the bench extra (pip install -e '.[bench]')")
     run = _run("AMD EPYC", "znver4", "2026-12-04T10:00:00+00:00", "h", 1.25)
     run["tuning_progress"] = [tuning_progress.curve(_log_with_history(tmp_path / "log"))]
     path = _write(tmp_path / "runs", run)
