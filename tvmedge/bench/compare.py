@@ -145,7 +145,9 @@ def run_bench(
                 outputs.setdefault(engine, out)
     results = {engine: _pool(per_round[engine]) for engine in ENGINES}
     names = [o["name"] for o in manifest["outputs"]]
-    agreement = compare(names, outputs["tvmedge"], outputs["onnxruntime"], rtol=rtol, atol=atol)
+    agreement = compare(
+        names, outputs["tvmedge"], outputs["onnxruntime"], rtol=rtol, atol=atol, steps=_steps(model)
+    )
     ours, ref = results["tvmedge"]["latency"], results["onnxruntime"]["latency"]
     warnings = spread_warnings(results, max_cv)
     artifact_bytes = sum(f["size"] for f in manifest["files"].values())
@@ -192,3 +194,12 @@ def _ort_version() -> str:
     import onnxruntime
 
     return onnxruntime.__version__
+
+
+def _steps(model: Path) -> dict[str, float]:
+    """One quantization step per quantized output of the ONNX model (export.quant_steps)."""
+    import onnx
+
+    from tvmedge.export.quant_steps import quantization_steps
+
+    return quantization_steps(onnx.load(str(model), load_external_data=False))
