@@ -93,7 +93,7 @@ def compile(
     from tvmedge.frontend.shapes import format_shape
 
     start = time.perf_counter()
-    quant_settings = _quantize.settings(
+    quant_settings = _quantize.from_options(
         quantize,
         calibration=calibration,
         validation=validation,

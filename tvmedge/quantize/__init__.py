@@ -10,6 +10,6 @@
 The QDQ model then compiles through the normal pipeline; tvmedge.accuracy measures it.
 """
 
-from tvmedge.quantize.settings import QuantizeSettings, settings
+from tvmedge.quantize.settings import QuantizeSettings, from_options
 
-__all__ = ["QuantizeSettings", "settings"]
+__all__ = ["QuantizeSettings", "from_options"]

@@ -47,7 +47,7 @@ class QuantizeSettings:
         }
 
 
-def settings(
+def from_options(
     quantize: str | None,
     *,
     calibration=None,
