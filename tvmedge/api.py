@@ -478,13 +478,20 @@ def bench(
     dims: dict[str, int] | None = None,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
+    ort_model: str | Path | None = None,
     log: Log = _stderr,
 ) -> dict:
     """Compile (unless ``artifact`` is given) and compare with ONNX Runtime; returns the report.
-    ``rounds`` > 1 alternates the engines that many times and pools the timings."""
+    ``rounds`` > 1 alternates the engines that many times and pools the timings.
+    ``ort_model``: ONNX Runtime runs this model instead of ``model`` (e.g. its own int8 QDQ
+    model of it, against tvmedge's int8 artifact of ``model``); outputs are compared with it."""
     import tempfile
 
-    from tvmedge.bench.compare import run_bench
+    from tvmedge.bench.compare import check_reference, run_bench
+
+    reference = Path(ort_model) if ort_model is not None else Path(model)
+    if ort_model is not None:
+        check_reference(reference, model)
 
     if warmup < 0 or repeat < 1 or rounds < 1:
         raise TvmedgeError("--warmup must be >= 0, --repeat and --rounds >= 1")
@@ -511,6 +518,7 @@ def bench(
         )
         return run_bench(
             model=Path(model),
+            reference=reference,
             artifact=Path(artifact),
             manifest=manifest,
             feeds=feeds,
