@@ -111,17 +111,17 @@ def compile(
     toolchain = _toolchain.resolve(resolved)  # a missing cross compiler fails before any work
     cuda = _toolchain.resolve_nvcc(resolved) if resolved.family == "cuda" else None
     extras = [bundle_writer(resolved, toolchain, runtime_dir)] if bundle else []
-    log(f"target {resolved.describe()}")
-    logs = _find_logs(resolved, tuning_logs, log) if use_tuning_logs else None
     features = machine.required_features(resolved.tvm_target())
     with contextlib.ExitStack() as stack:
         quant = None
-        if quant_settings is not None:
+        if quant_settings is not None:  # bad data fails here, before anything is logged
             from tvmedge.quantize.flow import start as start_quantization
 
             quant = stack.enter_context(
                 start_quantization(model, quant_settings, resolved, input_shapes, log)
             )
+        log(f"target {resolved.describe()}")
+        logs = _find_logs(resolved, tuning_logs, log) if use_tuning_logs else None
         while True:  # a quantized build that misses its accuracy floor is built again
             imported = pipeline.import_model(quant.model if quant else model, input_shapes)
             loaded, inputs, outputs = imported.loaded, imported.inputs, imported.outputs

@@ -20,6 +20,7 @@ from tvmedge.layout import TensorSpec, format_shape
 
 LABELS = "labels"
 HELD_BACK = 0.2  # the calibration set's last fifth validates when no --validation is given
+BATCH_ROWS = 64  # samples per run when the model's batch axis is symbolic
 
 
 @dataclass(frozen=True)
@@ -210,3 +211,17 @@ def split(samples: Samples) -> tuple[Samples, Samples]:
         f"the last {held} of {n} samples of {samples.origin} (held back from calibration)",
     )
     return calib, valid
+
+
+def batches(samples: Samples, specs: list[TensorSpec], rows: int = BATCH_ROWS) -> list[dict]:
+    """The samples' feeds joined ``rows`` at a time along axis 0 when every input's axis 0 is
+    the same symbolic batch dim (fewer, larger runs; the same values row for row), else as
+    they are."""
+    dims = {s.shape[0] if s.shape else None for s in specs}
+    if len(dims) != 1 or not isinstance(next(iter(dims)), str):
+        return list(samples.feeds)
+    joined = []
+    for start in range(0, len(samples.feeds), rows):
+        group = samples.feeds[start : start + rows]
+        joined.append({s.name: np.concatenate([f[s.name] for f in group]) for s in specs})
+    return joined

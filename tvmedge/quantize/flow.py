@@ -50,16 +50,14 @@ class Quantization:
         self.library_bytes: int | None = None
         calib, valid = _datasets(settings, specs)
         self.calibration, self.validation = calib, valid
+        self.feeds = data.batches(valid, specs)  # what each engine runs to be measured
         self.labels = valid.all_labels()
         self.floor = settings.floor.resolve(self.labels is not None) if settings.floor else None
         self.names = names  # the model's outputs, in order
-        self.reference = accuracy.collect(_ort_runner(model), valid.feeds)
-        log(
-            f"quantizing to int8 ({settings.method} calibration on {len(calib)} samples, "
-            f"{settings.activations_for(target.family)} activations); validating on "
-            f"{len(valid)} samples"
-        )
+        self.reference = accuracy.collect(_ort_runner(model), self.feeds)
         self.quantizer = StaticQuantizer(model, work, settings, target.family, log)
+        if settings.method == "minmax":  # histograms (percentile, entropy) need equal batches
+            calib = data.Samples(data.batches(calib, specs), None, calib.origin)
         self.model = self.quantizer.quantize(calib)
         layers = [n for n in self.quantizer.layer_names() if n not in settings.keep_float]
         limit = settings.max_float_layers
@@ -73,12 +71,19 @@ class Quantization:
         self.report = self.measure_ort(self.model)
         self.engine = ORT_ENGINE
         if self.floor is not None:
+            self.floor.values(self.report)  # a floor of a metric these outputs lack: refused
+        log(
+            f"quantized to int8 ({settings.method} calibration on {len(self.calibration)} "
+            f"samples, {settings.activations_for(target.family)} activations); validating on "
+            f"{len(valid)} samples"
+        )
+        if self.floor is not None:
             self.model, self.report = self.fallback.search(self.model, self.report)
             if self.fallback.float_layers:
                 log(f"accuracy floor: kept float {', '.join(self.fallback.float_layers)}")
 
     def measure_ort(self, model: Path) -> dict:
-        outputs = accuracy.collect(_ort_runner(model), self.validation.feeds)
+        outputs = accuracy.collect(_ort_runner(model), self.feeds)
         return self._compare(outputs)
 
     def _compare(self, outputs) -> dict:
@@ -107,9 +112,7 @@ class Quantization:
         self.log(
             f"measuring the int8 build against the float model on {len(self.validation)} samples"
         )
-        self.report = self._compare(
-            accuracy.collect(lambda f: model.run(None, f), self.validation.feeds)
-        )
+        self.report = self._compare(accuracy.collect(lambda f: model.run(None, f), self.feeds))
         self.engine = "tvmedge (this build, run here)"
         return self._floor_holds(self.report)
 

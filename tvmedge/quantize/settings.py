@@ -74,7 +74,8 @@ def from_options(
         }
         stray = [flag for flag, value in given.items() if value is not None]
         if stray:
-            raise CalibrationError(f"{', '.join(stray)} only apply with --quantize int8; add it")
+            verb = "only applies" if len(stray) == 1 else "only apply"
+            raise CalibrationError(f"{', '.join(stray)} {verb} with --quantize int8; add it")
         return None
     if quantize not in SCHEMES:
         raise CalibrationError(

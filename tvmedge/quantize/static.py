@@ -8,6 +8,8 @@ QDQ model. The user's model is only read.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,19 +103,22 @@ class StaticQuantizer:
         out = self.work / f"quantized-{self._count}.onnx"
         excluded = [*self.settings.keep_float, *float_nodes]
         try:
-            quantize_static(
-                str(self.source),
-                str(out),
-                None if self._cache.exists() else _Reader(samples),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8 if self.activations == "u8" else QuantType.QInt8,
-                weight_type=QuantType.QInt8,
-                nodes_to_exclude=excluded or None,
-                calibrate_method=methods[self.settings.method],
-                calibration_cache_path=str(self._cache),
-                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
-            )
+            with contextlib.redirect_stdout(io.StringIO()):  # its progress prints
+                quantize_static(
+                    str(self.source),
+                    str(out),
+                    None if self._cache.exists() else _Reader(samples),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=QuantType.QUInt8
+                    if self.activations == "u8"
+                    else QuantType.QInt8,
+                    weight_type=QuantType.QInt8,
+                    nodes_to_exclude=excluded or None,
+                    calibrate_method=methods[self.settings.method],
+                    calibration_cache_path=str(self._cache),
+                    extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+                )
         except CalibrationError:
             raise
         except Exception as e:  # ORT raises builtin types on models it cannot quantize
