@@ -74,7 +74,7 @@ class Floor:
         return min(values[m] / least for m, least in self.terms)
 
     def met(self, report: dict) -> bool:
-        return self.score(report) >= 1.0
+        return bool(self.score(report) >= 1.0)
 
 
 def parse_floor(text) -> Floor:
