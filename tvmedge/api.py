@@ -436,7 +436,11 @@ def _artifact_of(artifact, model) -> dict:
     manifest = inspect(artifact)
     if not Path(model).is_file():
         raise ModelFileError(f"model file '{model}' does not exist; check the path")
-    if manifest["source"]["sha256"] != sha256_file(Path(model)):
+    own = {manifest["source"]["sha256"]}  # and a quantized artifact's QDQ model (--save-quantized)
+    own |= {
+        r["report"]["int8_model_sha256"] for r in manifest["rewrites"] if r["name"] == "quantize"
+    }
+    if sha256_file(Path(model)) not in own:
         raise TvmedgeError(
             f"artifact '{artifact}' was compiled from a different model than '{model}' "
             "(sha256 differs); pass the model it was compiled from"

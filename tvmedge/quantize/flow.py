@@ -20,6 +20,7 @@ from tvmedge import accuracy, machine
 from tvmedge.errors import CalibrationError
 from tvmedge.frontend import graph_inputs, graph_output_names, load_onnx
 from tvmedge.frontend.shapes import bind
+from tvmedge.layout import sha256_file
 from tvmedge.quantize import data
 from tvmedge.quantize.fallback import Fallback
 from tvmedge.quantize.settings import QuantizeSettings
@@ -145,6 +146,7 @@ class Quantization:
                 "labels": self.labels is not None,
             },
             "layers": {"int8": int8, "kept_float": kept, "fallback_float": fallen},
+            "int8_model_sha256": sha256_file(self.model),  # the QDQ model compiled
             "accuracy": {"measured_with": self.engine, **self.report},
             "size": {
                 "float_model_bytes": self.float_model.stat().st_size,

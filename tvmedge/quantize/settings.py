@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 
 from tvmedge.errors import CalibrationError
@@ -100,6 +101,10 @@ def from_options(
         or max_float_layers < 0
     ):
         raise CalibrationError(f"--max-float-layers must be >= 0, not {max_float_layers!r}")
+    if save_quantized is not None and not Path(save_quantized).parent.is_dir():
+        raise CalibrationError(
+            f"--save-quantized '{save_quantized}': its folder does not exist; create it first"
+        )
     if isinstance(keep_float, str):
         keep_float = (keep_float,)
     return QuantizeSettings(
