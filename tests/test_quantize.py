@@ -179,3 +179,24 @@ def test_bench_ort_model_compares_with_onnxruntimes_int8(digits, quantized, tmp_
         onnx.numpy_helper.to_array(t) for t in graph.initializer if t.name == last.input[1]
     )
     assert report["agreement"][0]["max_abs"] <= float(scale) * 1.001
+
+
+def test_cross_compiled_int8_is_measured_with_onnxruntime_and_s8(tmp_path):
+    """An aarch64 artifact cannot run here: s8 activations, the report from ONNX Runtime on
+    the QDQ model that was built, and it says so."""
+    from test_quantize_bad_input import classifier
+
+    model = tmp_path / "classifier.onnx"
+    classifier(model)
+    x = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", x=x)
+    result = api.compile(
+        model, target="cortex-a55", output=tmp_path / "a55.tvmedge", quantize="int8",
+        calibration=tmp_path / "calib.npz", accuracy_floor="top1=0.5", log=quiet,
+    )  # fmt: skip
+    record = result.manifest["rewrites"][0]
+    assert record["options"]["activations"] == "s8, per tensor"
+    measured = record["report"]["accuracy"]["measured_with"]
+    assert measured == "onnxruntime on the quantized model (the artifact runs on aarch64)"
+    assert record["report"]["validation"]["samples"] == 4
+    assert record["report"]["floor"]["met"]
