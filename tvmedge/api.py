@@ -120,10 +120,10 @@ def compile(
             quant = stack.enter_context(
                 start_quantization(model, quant_settings, resolved, input_shapes, log)
             )
+        imported = pipeline.import_model(quant.model if quant else model, input_shapes)
         log(f"target {resolved.describe()}")
         logs = _find_logs(resolved, tuning_logs, log) if use_tuning_logs else None
         while True:  # a quantized build that misses its accuracy floor is built again
-            imported = pipeline.import_model(quant.model if quant else model, input_shapes)
             loaded, inputs, outputs = imported.loaded, imported.inputs, imported.outputs
             log(
                 f"imported {loaded.path.name} (opset {loaded.opset}, inputs "
@@ -143,6 +143,7 @@ def compile(
                 built.executable, toolchain.fcompile(), inputs, outputs, features
             ):
                 break
+            imported = pipeline.import_model(quant.model, input_shapes)
         coverage = _coverage(built, log)
         if error_on_untuned and built.untuned:
             raise BuildError(
