@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tvmedge import accuracy, machine
 from tvmedge.errors import CalibrationError
-from tvmedge.frontend import graph_inputs, graph_output_names, load_onnx
+from tvmedge.frontend import check_supported, graph_inputs, graph_output_names, load_onnx
 from tvmedge.frontend.shapes import bind
 from tvmedge.layout import sha256_file
 from tvmedge.quantize import data
@@ -194,6 +194,7 @@ def start(
 ) -> Iterator[Quantization]:
     """A :class:`Quantization` whose work folder (private copies) lives as long as the with."""
     loaded = load_onnx(model)
+    check_supported(loaded.proto)  # unsupported ops are named before any calibration
     specs = bind(graph_inputs(loaded.proto), input_shapes or {})
     work = Path(tempfile.mkdtemp(prefix="tvmedge-quantize-"))
     try:
