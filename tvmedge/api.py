@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -49,6 +50,16 @@ def compile(
     error_on_untuned: bool = False,
     transfer: bool = True,
     check: bool = True,
+    quantize: str | None = None,
+    calibration=None,
+    validation=None,
+    labels=None,
+    calibration_method: str = "minmax",
+    activation_type: str | None = None,
+    keep_float: tuple[str, ...] = (),
+    accuracy_floor: str | float | None = None,
+    max_float_layers: int | None = None,
+    save_quantized: str | Path | None = None,
     log: Log = _stderr,
 ) -> CompileResult:
     """Compile an ONNX model for ``target`` into an artifact directory and return where it is.
@@ -56,8 +67,21 @@ def compile(
     ``rewrites``: names or ``(name, {option: value})`` pairs (tvmedge.rewrites.plan).
     ``check``: before the artifact is moved into place, load and run it once in a child
     process and compare it with ONNX Runtime (host-runnable CPU artifacts; cross-compiled ones
-    are checked with `tvmedge verify-bundle`)."""
+    are checked with `tvmedge verify-bundle`).
+
+    ``quantize="int8"``: post-training static int8 (tvmedge.quantize). ``calibration``: an
+    .npz (keys: input names, first axis the sample; optional ``labels``), a folder of them, a
+    dict of arrays or an object with ``get_next()`` (ONNX Runtime's CalibrationDataReader).
+    ``validation``: the same kinds (default: the calibration set's last 20%, not used to
+    calibrate); ``labels``: class indices of the validation samples. ``calibration_method``:
+    minmax, percentile or entropy; ``activation_type``: u8 or s8 (default: the target's,
+    u8 on x86, s8 on ARM); ``keep_float``: node names left in float; ``accuracy_floor``: e.g.
+    0.99, "top1=0.99", "sqnr=25" (tvmedge.quantize.floor), held by returning up to
+    ``max_float_layers`` layers (default: half of those with weights) to float;
+    ``save_quantized``: also write the QDQ model that was compiled there. The manifest's
+    ``quantize`` rewrite record holds the accuracy report against the float model."""
     from tvmedge import machine, pipeline
+    from tvmedge import quantize as _quantize
     from tvmedge.build import build
     from tvmedge.export import build_manifest, io_table, write_artifact
     from tvmedge.export import check as _check
@@ -65,80 +89,111 @@ def compile(
     from tvmedge.export.artifact import check_output_path
     from tvmedge.export.bundle import bundle_writer
     from tvmedge.export.cuda import kernels_writer
+    from tvmedge.frontend import load_onnx
     from tvmedge.frontend.shapes import format_shape
 
     start = time.perf_counter()
+    quant_settings = _quantize.from_options(
+        quantize,
+        calibration=calibration,
+        validation=validation,
+        labels=labels,
+        method=calibration_method,
+        activation_type=activation_type,
+        keep_float=keep_float,
+        accuracy_floor=accuracy_floor,
+        max_float_layers=max_float_layers,
+        save_quantized=save_quantized,
+    )
     out = Path(output) if output is not None else default_output(model)
     check_output_path(out, force=force)  # fail before minutes of compiling, not after
     resolved = _targets.get(target)
     toolchain = _toolchain.resolve(resolved)  # a missing cross compiler fails before any work
     cuda = _toolchain.resolve_nvcc(resolved) if resolved.family == "cuda" else None
     extras = [bundle_writer(resolved, toolchain, runtime_dir)] if bundle else []
-    imported = pipeline.import_model(model, input_shapes)
-    loaded, inputs, outputs = imported.loaded, imported.inputs, imported.outputs
-    log(f"target {resolved.describe()}")
-    log(
-        f"imported {loaded.path.name} (opset {loaded.opset}, inputs "
-        + ", ".join(f"{s.name}{format_shape(s.shape)}" for s in inputs)
-        + ")"
-    )
-    mod = io_table.attach(imported.mod, io_table.format_io_table(inputs, outputs))
-    logs = _find_logs(resolved, tuning_logs, log) if use_tuning_logs else None
-    built = build(
-        mod,
-        resolved,
-        rewrite_specs=rewrites,
-        database=logs and logs.database,
-        transfer=transfer,
-        log=log,
-    )
-    coverage = _coverage(built, log)
-    if error_on_untuned and built.untuned:
-        raise BuildError(
-            f"{len(built.untuned)} of {built.kernels} kernels have no tuning record "
-            f"({', '.join(built.untuned[:5])}{', ...' if len(built.untuned) > 5 else ''}); "
-            f"tune them with `tvmedge tune {model} --target {target}` or drop --error-on-untuned"
+    features = machine.required_features(resolved.tvm_target())
+    with contextlib.ExitStack() as stack:
+        quant = None
+        if quant_settings is not None:  # bad data fails here, before anything is logged
+            from tvmedge.quantize.flow import start as start_quantization
+
+            quant = stack.enter_context(
+                start_quantization(model, quant_settings, resolved, input_shapes, log)
+            )
+        imported = pipeline.import_model(quant.model if quant else model, input_shapes)
+        log(f"target {resolved.describe()}")
+        logs = _find_logs(resolved, tuning_logs, log) if use_tuning_logs else None
+        while True:  # a quantized build that misses its accuracy floor is built again
+            loaded, inputs, outputs = imported.loaded, imported.inputs, imported.outputs
+            log(
+                f"imported {loaded.path.name} (opset {loaded.opset}, inputs "
+                + ", ".join(f"{s.name}{format_shape(s.shape)}" for s in inputs)
+                + ")"
+            )
+            mod = io_table.attach(imported.mod, io_table.format_io_table(inputs, outputs))
+            built = build(
+                mod,
+                resolved,
+                rewrite_specs=rewrites,
+                database=logs and logs.database,
+                transfer=transfer,
+                log=log,
+            )
+            if quant is None or quant.accept(
+                built.executable, toolchain.fcompile(), inputs, outputs, features
+            ):
+                break
+            imported = pipeline.import_model(quant.model, input_shapes)
+        coverage = _coverage(built, log)
+        if error_on_untuned and built.untuned:
+            raise BuildError(
+                f"{len(built.untuned)} of {built.kernels} kernels have no tuning record "
+                f"({', '.join(built.untuned[:5])}{', ...' if len(built.untuned) > 5 else ''}); "
+                f"tune them with `tvmedge tune {model} --target {target}` or drop "
+                "--error-on-untuned"
+            )
+        executable, seconds = built.executable, built.seconds
+        manifest = build_manifest(  # a quantized artifact's source is the user's float model
+            model=load_onnx(model) if quant else loaded,
+            inputs=inputs,
+            outputs=outputs,
+            target=resolved,
+            rewrites=([quant.record()] if quant else []) + [c.to_json() for c in built.rewrites],
+            build_seconds=seconds,
+            toolchain=toolchain.to_json() | ({"nvcc": cuda} if cuda else {}),
+            tuning={
+                "applied": bool(logs and logs.database is not None),
+                "logs": logs.to_json() if logs else None,
+                "coverage": coverage,
+            },
         )
-    executable, seconds = built.executable, built.seconds
-    manifest = build_manifest(
-        model=loaded,
-        inputs=inputs,
-        outputs=outputs,
-        target=resolved,
-        rewrites=[c.to_json() for c in built.rewrites],
-        build_seconds=seconds,
-        toolchain=toolchain.to_json() | ({"nvcc": cuda} if cuda else {}),
-        tuning={
-            "applied": bool(logs and logs.database is not None),
-            "logs": logs.to_json() if logs else None,
-            "coverage": coverage,
-        },
-    )
-    if resolved.family != "cuda":  # the ISA features the kernels may use: load refuses a CPU
-        manifest["cpu"] = {  # without them instead of stopping on an illegal instruction
-            "arch": resolved.runtime_arch,
-            "mcpu": resolved.tvm.get("mcpu"),
-            "features": machine.required_features(resolved.tvm_target()),
-        }
-    # per-call FLOPs of each kernel: `tvmedge profile` turns its measured times into GFLOP/s.
-    # TVM miscounts loops over symbolic dims, so a model with any is not counted at all.
-    symbolic = any(isinstance(d, str) for s in inputs for d in s.shape)
-    manifest["build"]["kernel_flops"] = {} if symbolic else built.flops
-    if cuda:
-        extras.append(kernels_writer(executable, cuda))
-    checker = _check.checker(resolved, loaded.path, enabled=check, log=log)
-    manifest = write_artifact(
-        out,
-        executable=executable,
-        manifest=manifest,
-        force=force,
-        fcompile=toolchain.fcompile(),
-        extras=tuple(extras),
-        check=checker,
-    )
-    elapsed = time.perf_counter() - start
-    log(f"wrote {out} in {elapsed:.1f} s")
-    return CompileResult(path=out, manifest=manifest, seconds=elapsed)
+        if resolved.family != "cuda":  # the ISA features the kernels may use: load refuses a CPU
+            manifest["cpu"] = {  # without them instead of stopping on an illegal instruction
+                "arch": resolved.runtime_arch,
+                "mcpu": resolved.tvm.get("mcpu"),
+                "features": features,
+            }
+        # per-call FLOPs of each kernel: `tvmedge profile` turns its measured times into GFLOP/s.
+        # TVM miscounts loops over symbolic dims, so a model with any is not counted at all.
+        symbolic = any(isinstance(d, str) for s in inputs for d in s.shape)
+        manifest["build"]["kernel_flops"] = {} if symbolic else built.flops
+        if cuda:
+            extras.append(kernels_writer(executable, cuda))
+        checker = _check.checker(resolved, loaded.path, enabled=check, log=log)
+        manifest = write_artifact(
+            out,
+            executable=executable,
+            manifest=manifest,
+            force=force,
+            fcompile=toolchain.fcompile(),
+            extras=tuple(extras),
+            check=checker,
+        )
+        if quant is not None:
+            quant.save()
+        elapsed = time.perf_counter() - start
+        log(f"wrote {out} in {elapsed:.1f} s")
+        return CompileResult(path=out, manifest=manifest, seconds=elapsed)
 
 
 def _find_logs(target, tuning_logs, log: Log):
@@ -382,7 +437,11 @@ def _artifact_of(artifact, model) -> dict:
     manifest = inspect(artifact)
     if not Path(model).is_file():
         raise ModelFileError(f"model file '{model}' does not exist; check the path")
-    if manifest["source"]["sha256"] != sha256_file(Path(model)):
+    own = {manifest["source"]["sha256"]}  # and a quantized artifact's QDQ model (--save-quantized)
+    own |= {
+        r["report"]["int8_model_sha256"] for r in manifest["rewrites"] if r["name"] == "quantize"
+    }
+    if sha256_file(Path(model)) not in own:
         raise TvmedgeError(
             f"artifact '{artifact}' was compiled from a different model than '{model}' "
             "(sha256 differs); pass the model it was compiled from"
@@ -425,15 +484,22 @@ def bench(
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     max_cv: float | None = None,
+    ort_model: str | Path | None = None,
     log: Log = _stderr,
 ) -> dict:
     """Compile (unless ``artifact`` is given) and compare with ONNX Runtime; returns the report.
     ``rounds`` > 1 alternates the engines that many times and pools the timings. The report
     warns of an engine whose latency's coefficient of variation exceeds ``max_cv``
-    (default ``tvmedge.bench.compare.SPREAD_WARN_CV``)."""
+    (default ``tvmedge.bench.compare.SPREAD_WARN_CV``). ``ort_model``: ONNX Runtime runs this
+    model instead of ``model`` (e.g. its own int8 QDQ model of it, against tvmedge's int8
+    artifact of ``model``); outputs are compared with it."""
     import tempfile
 
-    from tvmedge.bench.compare import SPREAD_WARN_CV, run_bench
+    from tvmedge.bench.compare import SPREAD_WARN_CV, check_reference, run_bench
+
+    reference = Path(ort_model) if ort_model is not None else Path(model)
+    if ort_model is not None:
+        check_reference(reference, model)
 
     if warmup < 0 or repeat < 1 or rounds < 1:
         raise TvmedgeError("--warmup must be >= 0, --repeat and --rounds >= 1")
@@ -463,6 +529,7 @@ def bench(
         )
         return run_bench(
             model=Path(model),
+            reference=reference,
             artifact=Path(artifact),
             manifest=manifest,
             feeds=feeds,

@@ -71,3 +71,13 @@ class CheckError(InternalError):
 class CompilerFailure(BuildError, InternalError):
     """TVM itself failed on a model that imported: an internal failure (exit 70), still a
     BuildError for callers that catch those."""
+
+
+class CalibrationError(TvmedgeError, ValueError):
+    """Calibration, validation or label data that is missing, unreadable, empty, or does not
+    match the model's inputs; or quantization options that do not fit the model."""
+
+
+class AccuracyFloorError(TvmedgeError, ValueError):
+    """The quantized model misses --accuracy-floor even with layers returned to float; the
+    message names the floor, the best reached and the layers that hurt most."""

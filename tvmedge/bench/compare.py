@@ -104,6 +104,30 @@ def _pool(rounds: list[dict]) -> dict:
     return pooled
 
 
+def check_reference(reference: Path, model) -> None:
+    """``--ort-model``: a readable ONNX model with the same input names as ``model``."""
+    import onnx
+
+    from tvmedge.errors import ModelFileError
+
+    def inputs(path: Path) -> list[str]:
+        try:
+            graph = onnx.load(str(path), load_external_data=False).graph
+        except FileNotFoundError:
+            raise ModelFileError(f"--ort-model '{path}' does not exist; check the path") from None
+        except Exception:
+            raise ModelFileError(f"--ort-model '{path}' is not a readable ONNX model") from None
+        weights = {t.name for t in graph.initializer}
+        return sorted(v.name for v in graph.input if v.name not in weights)
+
+    ours, theirs = inputs(Path(model)), inputs(reference)
+    if ours != theirs:
+        raise TvmedgeError(
+            f"--ort-model '{reference}' takes inputs {', '.join(theirs)} and '{model}' takes "
+            f"{', '.join(ours)}; give a model of the same inputs (e.g. its int8 QDQ model)"
+        )
+
+
 def run_bench(
     *,
     model: Path,
@@ -117,13 +141,16 @@ def run_bench(
     atol: float,
     rounds: int = 1,
     max_cv: float = SPREAD_WARN_CV,
+    reference: Path | None = None,
 ) -> dict:
-    """Run both engines in fresh processes and compare their outputs.
+    """Run both engines in fresh processes and compare their outputs. ONNX Runtime runs
+    ``reference`` (default ``model``, the artifact's source).
 
     With several ``rounds`` the engines alternate (A B, B A, A B, ...), each round a fresh
     process per engine, and the timings are pooled: a machine whose speed drifts (other
     tenants, clocks) then slows both engines alike instead of whichever ran second.
     """
+    reference = reference or model
     per_round: dict[str, list[dict]] = {engine: [] for engine in ENGINES}
     outputs = {}
     with tempfile.TemporaryDirectory(prefix="tvmedge-bench-") as tmp:
@@ -131,7 +158,7 @@ def run_bench(
         np.savez(work / "inputs.npz", **feeds)
         for r in range(rounds):
             for engine in ENGINES if r % 2 == 0 else tuple(reversed(ENGINES)):
-                path = str(model if engine == "onnxruntime" else artifact)
+                path = str(reference if engine == "onnxruntime" else artifact)
                 result, out = _worker(
                     engine,
                     path,
@@ -156,6 +183,11 @@ def run_bench(
             "file": str(model),
             "sha256": manifest["source"]["sha256"],
             "onnx_bytes": model.stat().st_size,
+        },
+        "reference": {  # the model ONNX Runtime ran: the same, or --ort-model's
+            "file": str(reference),
+            "sha256": manifest["source"]["sha256"] if reference == model else _sha(reference),
+            "onnx_bytes": reference.stat().st_size,
         },
         "artifact": {
             "path": str(artifact),
@@ -188,6 +220,12 @@ def run_bench(
         "agree": all(row["ok"] for row in agreement),
         "warnings": warnings,
     }
+
+
+def _sha(path: Path) -> str:
+    from tvmedge.layout import sha256_file
+
+    return sha256_file(path)
 
 
 def _ort_version() -> str:

@@ -26,6 +26,7 @@ def _ms(value: float) -> str:
 def table(report: dict) -> str:
     t, o = report["engines"]["tvmedge"], report["engines"]["onnxruntime"]
     tl, ol = t["latency"], o["latency"]
+    ref = report.get("reference", report["model"])
     rows = [
         [f"latency {k[:-3]} (ms)", _ms(tl[k]), _ms(ol[k]), f"{tl[k] / ol[k]:.2f}x"]
         for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms")
@@ -55,8 +56,8 @@ def table(report: dict) -> str:
         [
             "size on disk",
             _size(report["artifact"]["bytes"]),
-            _size(report["model"]["onnx_bytes"]),
-            f"{report['artifact']['bytes'] / report['model']['onnx_bytes']:.2f}x",
+            _size(ref["onnx_bytes"]),
+            f"{report['artifact']['bytes'] / ref['onnx_bytes']:.2f}x",
         ],
     ]
     s = report["settings"]
@@ -66,6 +67,11 @@ def table(report: dict) -> str:
         f"{'' if report['artifact']['tuned'] else ' (untuned)'}; threads {s['threads']}, "
         f"warm-up {s['warmup']}, runs {s['repeat']}"
         + (f" x {s['rounds']} alternating rounds" if s.get("rounds", 1) > 1 else "")
+        + (
+            f"; onnxruntime runs {Path(ref['file']).name}"
+            if ref["file"] != report["model"]["file"]
+            else ""
+        )
     )
     perf = tabulate(rows, headers=["", "tvmedge", "onnxruntime", "tvmedge/ort"], tablefmt="github")
     agree_rows = [

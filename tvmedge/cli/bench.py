@@ -21,6 +21,13 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="the .onnx file (ONNX Runtime runs it as the reference)")
     p.add_argument("--target", default="host", help="target to compile for (default: host)")
     p.add_argument("--artifact", help="benchmark this artifact instead of compiling")
+    p.add_argument(
+        "--ort-model",
+        metavar="ONNX",
+        help="ONNX Runtime runs this model instead (e.g. its int8 QDQ model of MODEL, against "
+        "an --artifact compiled with --quantize int8); outputs are compared with it: pass an "
+        "--atol of about one quantization step of the outputs",
+    )
     add_input_shape(p)
     p.add_argument("--threads", type=int, help="threads for both engines (default: physical cores)")
     p.add_argument(
@@ -97,6 +104,7 @@ def handle(args) -> int:
         rtol=args.rtol,
         atol=args.atol,
         max_cv=args.max_cv,
+        ort_model=args.ort_model,
     )
     print(table(report))
     if args.json:

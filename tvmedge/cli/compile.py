@@ -2,6 +2,7 @@
 
 from tvmedge import api, rewrites
 from tvmedge.frontend import parse_bindings
+from tvmedge.quantize import settings as quantize_settings  # the module
 
 
 def add_parser(sub) -> None:
@@ -44,7 +45,73 @@ def add_parser(sub) -> None:
         "--runtime-dir",
         help="take libtvm_runtime.so and libtvm_ffi.so for the bundle from here",
     )
+    add_quantize(p)
     p.set_defaults(handler=handle)
+
+
+def add_quantize(p) -> None:
+    g = p.add_argument_group("quantization (post-training static int8)")
+    g.add_argument(
+        "--quantize",
+        choices=quantize_settings.SCHEMES,
+        help="quantize with ONNX Runtime's quantize_static (QDQ: per-channel symmetric s8 "
+        "weights, per-tensor activations) before compiling; needs --calibration",
+    )
+    g.add_argument(
+        "--calibration",
+        metavar="DATA",
+        help="an .npz whose keys are the input names and whose first axis is the sample (an "
+        "optional 'labels' key: class indices), or a folder of them",
+    )
+    g.add_argument(
+        "--validation",
+        metavar="DATA",
+        help="data for the accuracy report, as --calibration (default: the calibration set's "
+        "last 20%%, then not used to calibrate)",
+    )
+    g.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="class indices of the validation samples (.npy, or .npz with key 'labels')",
+    )
+    g.add_argument(
+        "--calibration-method",
+        choices=quantize_settings.METHODS,
+        default="minmax",
+        help="how activation ranges are chosen (default minmax)",
+    )
+    g.add_argument(
+        "--activation-type",
+        choices=quantize_settings.ACTIVATION_TYPES,
+        help="activation bytes (default: the target's: u8 on x86, s8 on ARM and CUDA)",
+    )
+    g.add_argument(
+        "--keep-float",
+        nargs="+",
+        action="extend",
+        metavar="NODE",
+        help="ONNX node names to leave in float (repeatable)",
+    )
+    g.add_argument(
+        "--accuracy-floor",
+        metavar="F",
+        help="fail unless the quantized model keeps this much of the float model's quality "
+        "on the validation set: 'accuracy=F' (its accuracy >= F x the float model's; needs "
+        "labels), 'top1=F' (same top-1 class as the float model on >= a fraction F of "
+        "samples), 'sqnr=DB' (signal-to-quantization-noise >= DB dB on every output); a bare "
+        "F is accuracy=F with labels, else top1=F; join terms with commas. Missed, the layers "
+        "that hurt most go back to float one at a time until it holds",
+    )
+    g.add_argument(
+        "--max-float-layers",
+        type=int,
+        metavar="N",
+        help="at most N layers go back to float for --accuracy-floor (default: half of "
+        "the layers with weights)",
+    )
+    g.add_argument(
+        "--save-quantized", metavar="FILE", help="also write the QDQ model that was compiled"
+    )
 
 
 def add_no_winograd(p) -> None:
@@ -84,5 +151,15 @@ def handle(args) -> int:
         rewrites=rewrite_names(args),
         runtime_dir=args.runtime_dir,
         check=not args.no_check,
+        quantize=args.quantize,
+        calibration=args.calibration,
+        validation=args.validation,
+        labels=args.labels,
+        calibration_method=args.calibration_method,
+        activation_type=args.activation_type,
+        keep_float=tuple(args.keep_float or ()),
+        accuracy_floor=args.accuracy_floor,
+        max_float_layers=args.max_float_layers,
+        save_quantized=args.save_quantized,
     )
     return 0

@@ -51,6 +51,55 @@ def _bundle(m: dict) -> list[str]:
     return lines
 
 
+def _quantize(m: dict) -> list[str]:
+    """The quantization record: what ran in int8, and its accuracy against the float model."""
+    record = next((r for r in m["rewrites"] if r["name"] == "quantize"), None)
+    if record is None:
+        return []
+    opts, rep = record["options"], record["report"]
+    layers, acc, size = rep["layers"], rep["accuracy"], rep["size"]
+    floats = layers["kept_float"] + layers["fallback_float"]
+    lines = [
+        f"quantize   {opts['scheme']} ({opts['method']} calibration on "
+        f"{rep['calibration']['samples']} samples; activations {opts['activations']}, weights "
+        f"{opts['weights']}): {len(layers['int8'])} layers int8, {len(floats)} float"
+        + (f" ({', '.join(floats)})" if floats else ""),
+        f"accuracy   vs the float model on {rep['validation']['samples']} samples "
+        f"({rep['validation']['from']}), measured with {acc['measured_with']}:",
+    ]
+    for row in acc["outputs"]:
+        parts = []
+        if "accuracy" in row:
+            a = row["accuracy"]
+            parts.append(
+                f"accuracy {a['candidate']:.2%} vs {a['reference']:.2%} ({a['retained']:.2%} kept)"
+            )
+        if "top1_agreement" in row:
+            parts.append(f"top-1 agreement {row['top1_agreement']:.2%}")
+        if "sqnr_db" in row:
+            sqnr = "exact" if row["sqnr_db"] is None else f"{row['sqnr_db']:.1f} dB"
+            parts.append(
+                f"SQNR {sqnr}, max abs error {row['max_abs_error']:.3g}, "
+                f"mean {row['mean_abs_error']:.3g}"
+            )
+        if "mismatches" in row:
+            parts.append(f"{row['mismatches']} values differ")
+        lines.append(f"           {row['output']}: " + "; ".join(parts))
+    floor = rep.get("floor")
+    if floor:
+        fell = layers["fallback_float"]
+        lines.append(
+            f"           floor {floor['floor']} met"
+            + (f" after returning {', '.join(fell)} to float" if fell else "")
+        )
+    library = f", library {size['library_bytes']} bytes" if size.get("library_bytes") else ""
+    lines.append(
+        f"           size: float model {size['float_model_bytes']} bytes, int8 model "
+        f"{size['int8_model_bytes']} bytes{library}"
+    )
+    return lines
+
+
 def handle(args) -> int:
     m = api.inspect(args.artifact)
     if args.json:
@@ -79,6 +128,7 @@ def handle(args) -> int:
         *_cuda(m),
         *_bundle(m),
         "rewrites   " + (", ".join(r["name"] for r in m["rewrites"]) or "none"),
+        *_quantize(m),
         "tuning     " + _tuning(m["tuning"]),
         "versions   " + " ".join(f"{k} {v}" for k, v in m["versions"].items()),
         "files      "
