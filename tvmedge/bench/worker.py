@@ -13,6 +13,8 @@ import os
 import sys
 import time
 
+from tvmedge import no_torch
+
 
 def _args(argv):
     p = argparse.ArgumentParser()
@@ -71,8 +73,7 @@ def main(argv=None) -> int:
     args = _args(argv)
     for var in ("OMP_NUM_THREADS", "TVM_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
-    # tvm_ffi imports torch whenever it is installed (+~250 MB, +2 s); neither engine needs it.
-    sys.modules["torch"] = None
+    no_torch.block()  # tvm_ffi imports torch when installed; nothing here needs it
     import numpy as np
     import psutil
 

@@ -14,6 +14,8 @@ import json
 import sys
 import time
 
+from tvmedge import no_torch
+
 
 def _step(name: str) -> None:
     print(f"step {name}", flush=True)
@@ -21,7 +23,7 @@ def _step(name: str) -> None:
 
 def main(argv: list[str]) -> int:
     artifact, model, inputs, work = argv
-    sys.modules["torch"] = None  # tvm_ffi imports torch when installed; nothing here needs it
+    no_torch.block()  # tvm_ffi imports torch when installed; nothing here needs it
     import numpy as np
 
     from tvmedge import runtime

@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from tvmedge import no_torch
+
 
 def emit(event: dict) -> None:
     print(json.dumps(event), flush=True)
@@ -179,7 +181,7 @@ def local_runner(timeout_sec: float):
 
 
 def main(plan_path: str) -> int:
-    sys.modules["torch"] = None  # tvm_ffi imports torch when present; tuning never needs it
+    no_torch.block()  # tvm_ffi imports torch when installed; nothing here needs it
     plan = json.loads(Path(plan_path).read_text())
     logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
     from tvm.s_tir import meta_schedule as ms
