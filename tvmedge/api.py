@@ -49,6 +49,7 @@ def compile(
     error_on_untuned: bool = False,
     transfer: bool = True,
     check: bool = True,
+    allow_external_data: bool = False,
     log: Log = _stderr,
 ) -> CompileResult:
     """Compile an ONNX model for ``target`` into an artifact directory and return where it is.
@@ -56,7 +57,8 @@ def compile(
     ``rewrites``: names or ``(name, {option: value})`` pairs (tvmedge.rewrites.plan).
     ``check``: before the artifact is moved into place, load and run it once in a child
     process and compare it with ONNX Runtime (host-runnable CPU artifacts; cross-compiled ones
-    are checked with `tvmedge verify-bundle`)."""
+    are checked with `tvmedge verify-bundle`). ``allow_external_data``: read tensors stored in
+    files next to the model (off by default: frontend/gate.py)."""
     from tvmedge import machine, pipeline
     from tvmedge.build import build
     from tvmedge.export import build_manifest, io_table, write_artifact
@@ -74,7 +76,7 @@ def compile(
     toolchain = _toolchain.resolve(resolved)  # a missing cross compiler fails before any work
     cuda = _toolchain.resolve_nvcc(resolved) if resolved.family == "cuda" else None
     extras = [bundle_writer(resolved, toolchain, runtime_dir)] if bundle else []
-    imported = pipeline.import_model(model, input_shapes)
+    imported = pipeline.import_model(model, input_shapes, allow_external_data=allow_external_data)
     loaded, inputs, outputs = imported.loaded, imported.inputs, imported.outputs
     log(f"target {resolved.describe()}")
     log(
@@ -126,7 +128,7 @@ def compile(
     manifest["build"]["kernel_flops"] = {} if symbolic else built.flops
     if cuda:
         extras.append(kernels_writer(executable, cuda))
-    checker = _check.checker(resolved, loaded.path, enabled=check, log=log)
+    checker = _check.checker(resolved, loaded.file, enabled=check, log=log)
     manifest = write_artifact(
         out,
         executable=executable,
@@ -256,6 +258,7 @@ def tune(
     seeds_only: bool = False,
     ship: str | Path | None = None,
     rewrites: tuple[str, ...] = _rewrites.DEFAULT,
+    allow_external_data: bool = False,
     progress: Callable[[dict], None] | None = None,
     log: Log = _stderr,
 ) -> dict:
@@ -286,7 +289,9 @@ def tune(
     _toolchain.resolve(resolved)  # the builder links every candidate with it
     tvm_target = resolved.tvm_target()
     try:
-        mod = pipeline.tuning_module(model, input_shapes or {}, resolved, rewrites)
+        mod = pipeline.tuning_module(
+            model, input_shapes or {}, resolved, rewrites, allow_external_data=allow_external_data
+        )
         extracted = _tasks.extract(mod, pipeline.search_target(resolved))
     except TvmedgeError:
         raise
@@ -328,6 +333,7 @@ def tune(
         "trials_per_task": max(planned.values()),
         "seeds_only": seeds_only,
         "rewrites": list(rewrites),
+        "allow_external_data": allow_external_data,
         "trials_per_iter": trials_per_iter,
         "population": population,
         "builder_workers": workers,

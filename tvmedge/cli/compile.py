@@ -29,6 +29,7 @@ def add_parser(sub) -> None:
         "schedule of the nearest tuned kernel of the same kind",
     )
     add_no_winograd(p)
+    add_allow_external_data(p)
     p.add_argument(
         "--error-on-untuned",
         action="store_true",
@@ -53,6 +54,15 @@ def add_no_winograd(p) -> None:
         action="store_true",
         help="keep 3x3 convolutions direct (Winograd rounds differently: ~1e-6 relative "
         "per layer); compile and tune must agree on it",
+    )
+
+
+def add_allow_external_data(p) -> None:
+    p.add_argument(
+        "--allow-external-data",
+        action="store_true",
+        help="read tensors the model stores in files next to it (off by default; even then "
+        "only plain files in the model's folder, within their bounds)",
     )
 
 
@@ -84,5 +94,6 @@ def handle(args) -> int:
         rewrites=rewrite_names(args),
         runtime_dir=args.runtime_dir,
         check=not args.no_check,
+        allow_external_data=args.allow_external_data,
     )
     return 0

@@ -56,6 +56,8 @@ def build_manifest(
             "opset": model.opset,
             "ir_version": model.proto.ir_version,
             "producer": producer or None,
+            "data_files": model.data_files,
+            "checker": model.checker,
         },
         "inputs": [s.to_json() for s in inputs],
         "outputs": [s.to_json() for s in outputs],
