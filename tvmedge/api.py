@@ -213,11 +213,13 @@ def run(
     inputs: dict | str | Path | None = None,
     seed: int = 0,
     dims: dict[str, int] | None = None,
+    public_key: str | Path | None = None,
 ) -> tuple[dict, dict]:
-    """Run an artifact once; returns (feeds, outputs) as name -> numpy array dicts."""
+    """Run an artifact once; returns (feeds, outputs) as name -> numpy array dicts.
+    ``public_key``: verify its signature first (runtime.load)."""
     from tvmedge import runtime
 
-    model = runtime.load(artifact)
+    model = runtime.load(artifact, public_key=public_key)
     if inputs is None:
         feeds = random_inputs(model.get_inputs(), seed=seed, dims=dims)
     elif isinstance(inputs, dict):
@@ -236,6 +238,29 @@ def inspect(artifact: str | Path, *, verify: bool = True) -> dict:
     if verify:
         verify_files(artifact, manifest)
     return manifest
+
+
+def sign(artifact: str | Path, *, key: str | Path) -> dict:
+    """Sign ``artifact`` with an ECDSA P-256 private key (model.sig, OpenSSF model-signing
+    format); returns the signed in-toto statement."""
+    from tvmedge.export.sign import sign as _sign
+
+    return _sign(artifact, key)
+
+
+def verify(artifact: str | Path, *, public_key: str | Path) -> dict:
+    """Verify ``artifact``'s signature with ``public_key`` and every file against it; returns
+    the verified statement, or raises ArtifactError naming what is wrong."""
+    from tvmedge.runtime.signature import verify_signature
+
+    return verify_signature(artifact, public_key)
+
+
+def keygen(*, key: str | Path, pub: str | Path, force: bool = False) -> None:
+    """Write a new ECDSA P-256 key pair: ``key`` (private, mode 0600) and ``pub``."""
+    from tvmedge.export.sign import keygen as _keygen
+
+    _keygen(key, pub, force=force)
 
 
 def tune(
