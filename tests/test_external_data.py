@@ -5,6 +5,7 @@ are one-line errors, exit 2, before any byte of them is used."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import numpy as np
@@ -66,6 +67,9 @@ def test_external_data_in_the_models_folder_compiles(folders):
     np.testing.assert_allclose(y, x @ WEIGHT, rtol=1e-6)
     digest = hashlib.sha256(WEIGHT.tobytes()).hexdigest()
     assert built.manifest["source"]["data_files"] == {"w.bin": {"sha256": digest, "size": 256}}
+    sbom = json.loads((built.path / "sbom.cdx.json").read_text())
+    (data,) = [c for c in sbom["components"] if c["bom-ref"] == "source-data:w.bin"]
+    assert data["hashes"] == [{"alg": "SHA-256", "content": digest}]
 
 
 def test_external_data_is_off_by_default(folders):

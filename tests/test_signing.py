@@ -59,7 +59,9 @@ def test_model_signings_own_verifier_accepts_it(signed, keys):
         base64.b64decode(json.loads((signed / "model.sig").read_text())["dsseEnvelope"]["payload"])
     )
     listed = {r["name"]: r["digest"] for r in statement["predicate"]["resources"]}
-    assert listed == {n: sha256_file(signed / n) for n in ("manifest.json", "model.so")}
+    assert listed == {
+        n: sha256_file(signed / n) for n in ("manifest.json", "model.so", "sbom.cdx.json")
+    }
 
 
 def test_runtime_loads_a_verified_artifact(signed, keys, monkeypatch):

@@ -67,6 +67,7 @@ def compile(
     from tvmedge.export.artifact import check_output_path
     from tvmedge.export.bundle import bundle_writer
     from tvmedge.export.cuda import kernels_writer
+    from tvmedge.export.sbom import sbom_writer
     from tvmedge.frontend.shapes import format_shape
 
     start = time.perf_counter()
@@ -128,6 +129,7 @@ def compile(
     manifest["build"]["kernel_flops"] = {} if symbolic else built.flops
     if cuda:
         extras.append(kernels_writer(executable, cuda))
+    extras.append(sbom_writer(manifest))  # last: it lists the files the others wrote
     checker = _check.checker(resolved, loaded.file, enabled=check, log=log)
     manifest = write_artifact(
         out,
