@@ -50,6 +50,8 @@ def compile(
     transfer: bool = True,
     check: bool = True,
     allow_external_data: bool = False,
+    release: int | None = None,
+    golden: bool = False,
     log: Log = _stderr,
 ) -> CompileResult:
     """Compile an ONNX model for ``target`` into an artifact directory and return where it is.
@@ -58,7 +60,9 @@ def compile(
     ``check``: before the artifact is moved into place, load and run it once in a child
     process and compare it with ONNX Runtime (host-runnable CPU artifacts; cross-compiled ones
     are checked with `tvmedge verify-bundle`). ``allow_external_data``: read tensors stored in
-    files next to the model (off by default: frontend/gate.py)."""
+    files next to the model (off by default: frontend/gate.py). ``release``: the release
+    counter a device's update slots require to increase (runtime/slots.py); ``golden``: bundle
+    golden inputs and ONNX Runtime's outputs on them (export/golden.py)."""
     from tvmedge import machine, pipeline
     from tvmedge.build import build
     from tvmedge.export import build_manifest, io_table, write_artifact
@@ -67,10 +71,14 @@ def compile(
     from tvmedge.export.artifact import check_output_path
     from tvmedge.export.bundle import bundle_writer
     from tvmedge.export.cuda import kernels_writer
+    from tvmedge.export.golden import golden_writer
     from tvmedge.export.sbom import sbom_writer
     from tvmedge.frontend.shapes import format_shape
 
     start = time.perf_counter()
+    if release is not None and (isinstance(release, bool) or not isinstance(release, int)
+                                or release < 0):  # fmt: skip
+        raise TvmedgeError(f"--release must be a whole number >= 0, not {release!r}")
     out = Path(output) if output is not None else default_output(model)
     check_output_path(out, force=force)  # fail before minutes of compiling, not after
     resolved = _targets.get(target)
@@ -129,6 +137,10 @@ def compile(
     manifest["build"]["kernel_flops"] = {} if symbolic else built.flops
     if cuda:
         extras.append(kernels_writer(executable, cuda))
+    if release is not None:
+        manifest["release"] = release
+    if golden:
+        extras.append(golden_writer(loaded.file, inputs, outputs))
     extras.append(sbom_writer(manifest))  # last: it lists the files the others wrote
     checker = _check.checker(resolved, loaded.file, enabled=check, log=log)
     manifest = write_artifact(

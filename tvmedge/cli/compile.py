@@ -31,6 +31,17 @@ def add_parser(sub) -> None:
     add_no_winograd(p)
     add_allow_external_data(p)
     p.add_argument(
+        "--release",
+        type=int,
+        metavar="N",
+        help="release counter for devices' update slots (each install must raise it)",
+    )
+    p.add_argument(
+        "--golden",
+        action="store_true",
+        help="bundle golden inputs and ONNX Runtime's outputs (golden.npz) for update checks",
+    )
+    p.add_argument(
         "--error-on-untuned",
         action="store_true",
         help="fail unless every kernel has a tuning record (release builds)",
@@ -95,5 +106,7 @@ def handle(args) -> int:
         runtime_dir=args.runtime_dir,
         check=not args.no_check,
         allow_external_data=args.allow_external_data,
+        release=args.release,
+        golden=args.golden,
     )
     return 0

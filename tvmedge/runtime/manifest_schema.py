@@ -63,6 +63,8 @@ _RULES = (
         lambda m: m.get("cpu") is None or (isinstance(m["cpu"], dict)
         and isinstance(m["cpu"].get("features", []), list)
         and all(isinstance(f, str) for f in m["cpu"].get("features", [])))),
+    ("release", "absent, or a whole number >= 0", lambda m: m.get("release") is None
+        or (type(m["release"]) is int and m["release"] >= 0)),
 )  # fmt: skip
 
 
