@@ -161,3 +161,21 @@ def test_keys_must_be_p256(tmp_path, signed):
     (tmp_path / "junk.key").write_text("not a key")
     with pytest.raises(KeyFileError, match=r"is not an unencrypted PEM private key"):
         api.sign(signed, key=tmp_path / "junk.key")
+
+
+def test_verifying_needs_neither_model_signing_nor_the_compiler(signed, keys):
+    """A device verifies with the runtime and `cryptography` only."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tvmedge import runtime\n"
+        f"runtime.load({str(signed)!r}, public_key={str(keys / 'a.pub')!r})\n"
+        "heavy = sorted(n for n in ('tvm', 'onnx', 'model_signing', 'sigstore') if n in "
+        "sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
