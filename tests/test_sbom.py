@@ -88,18 +88,12 @@ def test_tuning_logs_applied_are_listed_with_their_hashes(tiny, tmp_path):
         assert _sha(component) == sha256_file(path)
 
 
-def test_no_logs_none_listed_and_the_same_inputs_give_the_same_sbom(tmp_path):
+def test_without_logs_none_are_listed(tmp_path):
     path = tmp_path / "relu.onnx"
     path.write_bytes(relu().SerializeToString())
-    sboms = []
-    for name in ("a", "b"):
-        built = api.compile(
-            path, output=tmp_path / f"{name}.tvmedge", use_tuning_logs=False, log=lambda _m: None
-        )
-        sbom = json.loads((built.path / "sbom.cdx.json").read_text())
-        assert not [c for c in sbom["components"] if c["bom-ref"].startswith("tuning-log:")]
-        sboms.append((built.manifest, sbom))
-    (ma, a), (mb, b) = sboms
-    assert ma["files"]["model.so"] == mb["files"]["model.so"]  # this model builds reproducibly
-    a["metadata"].pop("timestamp"), b["metadata"].pop("timestamp")
-    assert a == b  # so its SBOM is the same, but for the time of the build
+    built = api.compile(
+        path, output=tmp_path / "a.tvmedge", use_tuning_logs=False, log=lambda _m: None
+    )
+    sbom = json.loads((built.path / "sbom.cdx.json").read_text())
+    assert not [c for c in sbom["components"] if c["bom-ref"].startswith("tuning-log:")]
+    assert sbom["metadata"]["timestamp"].startswith(built.manifest["created"][:19])

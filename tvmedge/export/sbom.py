@@ -9,7 +9,8 @@ It says what the artifact was made from and with, each with a hash where there i
   - the tuning-log files applied (sha256 of each file of each folder), or none.
 Written by ``export`` before the file table is hashed, it is listed in the manifest and covered
 by the signature like every other file. Its serial number derives from the model's and
-model.so's hashes and its timestamp is the manifest's ``created``, so it changes only with them.
+model.so's hashes and its timestamp is the manifest's ``created`` (SOURCE_DATE_EPOCH when set),
+so a reproducible build gives a byte-identical SBOM.
 """
 
 from __future__ import annotations
@@ -142,7 +143,6 @@ def render(manifest: dict, folder: Path) -> str:
         description=f"tvmedge artifact for target '{target.get('name')}'",
         properties=props(target=target.get("name"), runtime_arch=target.get("runtime_arch")),
     )
-    created = manifest.get("created")
     bom = Bom(
         components=components,
         serial_number=uuid.uuid5(
@@ -152,7 +152,7 @@ def render(manifest: dict, folder: Path) -> str:
         metadata=BomMetaData(
             component=artifact,
             tools=ToolRepository(components=[_copy_tool(t) for t in tools]),
-            timestamp=datetime.datetime.fromisoformat(created) if created else None,
+            timestamp=datetime.datetime.fromisoformat(manifest["created"]),
         ),
     )
     bom.register_dependency(artifact, components)
