@@ -470,6 +470,7 @@ def bench(
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     max_cv: float | None = None,
+    allow_external_data: bool = False,
     log: Log = _stderr,
 ) -> dict:
     """Compile (unless ``artifact`` is given) and compare with ONNX Runtime; returns the report.
@@ -497,6 +498,7 @@ def bench(
                 input_shapes=input_shapes,
                 use_tuning_logs=use_tuning_logs,
                 rewrites=rewrites,
+                allow_external_data=allow_external_data,
                 log=log,
             ).path
         manifest = _artifact_of(artifact, model)
