@@ -50,6 +50,9 @@ def test_the_cli_verifies_what_it_signed(signed, keys):
     assert proc.returncode == 0, proc.stderr
     assert "manifest.json" in proc.stdout and "model.so" in proc.stdout
     assert (keys / "a.key").stat().st_mode & 0o077 == 0  # the private key is the owner's only
+    shown = cli("inspect", signed).stdout
+    assert "signature  model.sig (check it with `tvmedge verify" in shown
+    assert "sbom       sbom.cdx.json (CycloneDX 1.6)" in shown
 
 
 def test_model_signings_own_verifier_accepts_it(signed, keys):
