@@ -97,3 +97,19 @@ def test_what_is_compiled_is_a_private_copy_of_the_bytes_hashed(folders):
 )
 def test_human_sizes(size, text):
     assert human(size) == text
+
+
+def test_where_only_strict_inference_fails_the_plain_checker_decides_and_says_so(folders):
+    """onnx 1.23's strict shape inference fails inside MeanVarianceNormalization's own function
+    body (ONNX's node case test_mvn), on a valid model: the manifest records the weaker check."""
+    from onnx import TensorProto, helper
+
+    info = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [3, 3, 3, 1]) for n in "xy"]
+    graph = helper.make_graph(
+        [helper.make_node("MeanVarianceNormalization", ["x"], ["y"])], "mvn", info[:1], info[1:]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    path = folders[0] / "mvn.onnx"
+    path.write_bytes(model.SerializeToString())
+    checker = load_onnx(path).checker
+    assert checker.startswith("basic: strict shape inference failed: [ShapeInferenceError]")
