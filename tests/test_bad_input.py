@@ -177,7 +177,11 @@ def test_force_replaces_an_existing_artifact(tiny_cnn, tiny_artifact, tmp_path):
     proc = cli("compile", tiny_cnn, "-o", out, "--force", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny_cnn.tvmedge"]  # no .old-/.tmp-
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.so"]  # replaced
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
+        "model.so",
+        "sbom.cdx.json",
+    ]  # replaced
     api.inspect(out)  # complete and consistent: every file matches its sha256
 
 

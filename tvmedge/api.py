@@ -60,6 +60,9 @@ def compile(
     accuracy_floor: str | float | None = None,
     max_float_layers: int | None = None,
     save_quantized: str | Path | None = None,
+    allow_external_data: bool = False,
+    release: int | None = None,
+    golden: bool = False,
     log: Log = _stderr,
 ) -> CompileResult:
     """Compile an ONNX model for ``target`` into an artifact directory and return where it is.
@@ -79,7 +82,12 @@ def compile(
     0.99, "top1=0.99", "sqnr=25" (tvmedge.quantize.floor), held by returning up to
     ``max_float_layers`` layers (default: half of those with weights) to float;
     ``save_quantized``: also write the QDQ model that was compiled there. The manifest's
-    ``quantize`` rewrite record holds the accuracy report against the float model."""
+    ``quantize`` rewrite record holds the accuracy report against the float model.
+
+    ``allow_external_data``: read tensors stored in files next to the model (off by default:
+    frontend/gate.py). ``release``: the release
+    counter a device's update slots require to increase (runtime/slots.py); ``golden``: bundle
+    golden inputs and ONNX Runtime's outputs on them (export/golden.py)."""
     from tvmedge import machine, pipeline
     from tvmedge import quantize as _quantize
     from tvmedge.build import build
@@ -89,10 +97,14 @@ def compile(
     from tvmedge.export.artifact import check_output_path
     from tvmedge.export.bundle import bundle_writer
     from tvmedge.export.cuda import kernels_writer
-    from tvmedge.frontend import load_onnx
+    from tvmedge.export.golden import golden_writer
+    from tvmedge.export.sbom import sbom_writer
     from tvmedge.frontend.shapes import format_shape
 
     start = time.perf_counter()
+    if release is not None and (isinstance(release, bool) or not isinstance(release, int)
+                                or release < 0):  # fmt: skip
+        raise TvmedgeError(f"--release must be a whole number >= 0, not {release!r}")
     quant_settings = _quantize.from_options(
         quantize,
         calibration=calibration,
@@ -118,9 +130,13 @@ def compile(
             from tvmedge.quantize.flow import start as start_quantization
 
             quant = stack.enter_context(
-                start_quantization(model, quant_settings, resolved, input_shapes, log)
+                start_quantization(
+                    model, quant_settings, resolved, input_shapes, log, allow_external_data
+                )
             )
-        imported = pipeline.import_model(quant.model if quant else model, input_shapes)
+        imported = pipeline.import_model(
+            quant.model if quant else model, input_shapes, allow_external_data=allow_external_data
+        )
         log(f"target {resolved.describe()}")
         logs = _find_logs(resolved, tuning_logs, log) if use_tuning_logs else None
         while True:  # a quantized build that misses its accuracy floor is built again
@@ -143,7 +159,9 @@ def compile(
                 built.executable, toolchain.fcompile(), inputs, outputs, features
             ):
                 break
-            imported = pipeline.import_model(quant.model, input_shapes)
+            imported = pipeline.import_model(
+                quant.model, input_shapes, allow_external_data=allow_external_data
+            )
         coverage = _coverage(built, log)
         if error_on_untuned and built.untuned:
             raise BuildError(
@@ -154,7 +172,7 @@ def compile(
             )
         executable, seconds = built.executable, built.seconds
         manifest = build_manifest(  # a quantized artifact's source is the user's float model
-            model=load_onnx(model) if quant else loaded,
+            model=quant.source if quant else loaded,
             inputs=inputs,
             outputs=outputs,
             target=resolved,
@@ -179,7 +197,12 @@ def compile(
         manifest["build"]["kernel_flops"] = {} if symbolic else built.flops
         if cuda:
             extras.append(kernels_writer(executable, cuda))
-        checker = _check.checker(resolved, loaded.path, enabled=check, log=log)
+        if release is not None:
+            manifest["release"] = release
+        if golden:
+            extras.append(golden_writer(loaded.file, inputs, outputs))
+        extras.append(sbom_writer(manifest))  # last: it lists the files the others wrote
+        checker = _check.checker(resolved, loaded.file, enabled=check, log=log)
         manifest = write_artifact(
             out,
             executable=executable,
@@ -266,11 +289,13 @@ def run(
     inputs: dict | str | Path | None = None,
     seed: int = 0,
     dims: dict[str, int] | None = None,
+    public_key: str | Path | None = None,
 ) -> tuple[dict, dict]:
-    """Run an artifact once; returns (feeds, outputs) as name -> numpy array dicts."""
+    """Run an artifact once; returns (feeds, outputs) as name -> numpy array dicts.
+    ``public_key``: verify its signature first (runtime.load)."""
     from tvmedge import runtime
 
-    model = runtime.load(artifact)
+    model = runtime.load(artifact, public_key=public_key)
     if inputs is None:
         feeds = random_inputs(model.get_inputs(), seed=seed, dims=dims)
     elif isinstance(inputs, dict):
@@ -289,6 +314,29 @@ def inspect(artifact: str | Path, *, verify: bool = True) -> dict:
     if verify:
         verify_files(artifact, manifest)
     return manifest
+
+
+def sign(artifact: str | Path, *, key: str | Path) -> dict:
+    """Sign ``artifact`` with an ECDSA P-256 private key (model.sig, OpenSSF model-signing
+    format); returns the signed in-toto statement."""
+    from tvmedge.export.sign import sign as _sign
+
+    return _sign(artifact, key)
+
+
+def verify(artifact: str | Path, *, public_key: str | Path) -> dict:
+    """Verify ``artifact``'s signature with ``public_key`` and every file against it; returns
+    the verified statement, or raises ArtifactError naming what is wrong."""
+    from tvmedge.runtime.signature import verify_signature
+
+    return verify_signature(artifact, public_key)
+
+
+def keygen(*, key: str | Path, pub: str | Path, force: bool = False) -> None:
+    """Write a new ECDSA P-256 key pair: ``key`` (private, mode 0600) and ``pub``."""
+    from tvmedge.export.sign import keygen as _keygen
+
+    _keygen(key, pub, force=force)
 
 
 def tune(
@@ -311,6 +359,7 @@ def tune(
     seeds_only: bool = False,
     ship: str | Path | None = None,
     rewrites: tuple[str, ...] = _rewrites.DEFAULT,
+    allow_external_data: bool = False,
     progress: Callable[[dict], None] | None = None,
     log: Log = _stderr,
 ) -> dict:
@@ -341,7 +390,9 @@ def tune(
     _toolchain.resolve(resolved)  # the builder links every candidate with it
     tvm_target = resolved.tvm_target()
     try:
-        mod = pipeline.tuning_module(model, input_shapes or {}, resolved, rewrites)
+        mod = pipeline.tuning_module(
+            model, input_shapes or {}, resolved, rewrites, allow_external_data=allow_external_data
+        )
         extracted = _tasks.extract(mod, pipeline.search_target(resolved))
     except TvmedgeError:
         raise
@@ -383,6 +434,7 @@ def tune(
         "trials_per_task": max(planned.values()),
         "seeds_only": seeds_only,
         "rewrites": list(rewrites),
+        "allow_external_data": allow_external_data,
         "trials_per_iter": trials_per_iter,
         "population": population,
         "builder_workers": workers,
@@ -485,6 +537,7 @@ def bench(
     atol: float = DEFAULT_ATOL,
     max_cv: float | None = None,
     ort_model: str | Path | None = None,
+    allow_external_data: bool = False,
     log: Log = _stderr,
 ) -> dict:
     """Compile (unless ``artifact`` is given) and compare with ONNX Runtime; returns the report.
@@ -518,6 +571,7 @@ def bench(
                 input_shapes=input_shapes,
                 use_tuning_logs=use_tuning_logs,
                 rewrites=rewrites,
+                allow_external_data=allow_external_data,
                 log=log,
             ).path
         manifest = _artifact_of(artifact, model)

@@ -44,6 +44,10 @@ class ArtifactError(TvmedgeError, ValueError):
     """An artifact is missing, incomplete, tampered with, or built for another machine."""
 
 
+class KeyFileError(TvmedgeError, ValueError):
+    """A signing or verification key file is missing, unreadable or not an ECDSA P-256 key."""
+
+
 class OutputExistsError(TvmedgeError, FileExistsError):
     """The output path exists and --force was not given."""
 

@@ -23,6 +23,7 @@ from tvm import relax
 from tvmedge import rewrites
 from tvmedge.errors import ShapeError
 from tvmedge.frontend import check_supported, graph_inputs, graph_output_names, load_onnx
+from tvmedge.frontend.gate import check_bound_sizes
 from tvmedge.frontend.importer import import_onnx, output_specs
 from tvmedge.frontend.load import LoadedModel
 from tvmedge.frontend.shapes import bind, format_shape
@@ -45,13 +46,19 @@ class Imported:
 
 
 def import_model(
-    model: str | Path, input_shapes: dict | None = None, *, static: bool = False
+    model: str | Path,
+    input_shapes: dict | None = None,
+    *,
+    static: bool = False,
+    allow_external_data: bool = False,
 ) -> Imported:
     """Load and check ``model``, bind ``input_shapes``, import it. ``static``: every input dim
-    must be bound (tuning measures kernels of fixed shapes)."""
-    loaded = load_onnx(model)
+    must be bound (tuning measures kernels of fixed shapes). ``allow_external_data``: read
+    tensors stored in files next to the model (frontend/external_data.py)."""
+    loaded = load_onnx(model, allow_external_data=allow_external_data)
     check_supported(loaded.proto)
     inputs = bind(graph_inputs(loaded.proto), input_shapes or {})
+    check_bound_sizes(inputs, f"'{loaded.path}'")
     symbolic = [s for s in inputs if not s.is_static]
     if static and symbolic:
         s = symbolic[0]
@@ -65,10 +72,17 @@ def import_model(
 
 
 def tuning_module(
-    model: str | Path, input_shapes: dict, target: Target, specs=rewrites.DEFAULT
+    model: str | Path,
+    input_shapes: dict,
+    target: Target,
+    specs=rewrites.DEFAULT,
+    *,
+    allow_external_data: bool = False,
 ) -> tvm.IRModule:
     """The model as tuning sees it: imported with static shapes, through ``TUNING_STEPS``."""
-    mod = import_model(model, input_shapes, static=True).mod
+    mod = import_model(
+        model, input_shapes, static=True, allow_external_data=allow_external_data
+    ).mod
     chosen = rewrites.plan(specs, target)
     with target.tvm_target():
         for name, passes in steps(target, chosen):

@@ -54,6 +54,14 @@ def test_squeezenet_bundle_runs_under_qemu_and_matches(tmp_path):
     )
     for name, lib in libs.items():
         assert manifest["files"][f"runtime/{name}"]["sha256"] == lib["sha256"]
+    # The SBOM lists every shipped runtime file with its hash, and the cross compiler.
+    sbom = json.loads((tmp_path / "sq.tvmedge" / "sbom.cdx.json").read_text())
+    hashes = {c["name"]: c.get("hashes", [{}])[0].get("content") for c in sbom["components"]}
+    for name, entry in manifest["files"].items():
+        if name.startswith("runtime/"):
+            assert hashes[name] == entry["sha256"], name
+    assert hashes["runtime/libtvm_runtime.so"] == libs["libtvm_runtime.so"]["sha256"]
+    assert manifest["build"]["toolchain"]["cc"] in hashes
     shown = cli("inspect", tmp_path / "sq.tvmedge").stdout
     assert "toolchain  /usr/bin/aarch64-linux-gnu-g++" in shown
     assert f"libtvm_runtime.so: {libs['libtvm_runtime.so']['source']}" in shown

@@ -15,7 +15,11 @@ def test_compile_run_inspect_roundtrip(tiny_cnn, tmp_path):
     proc = cli("compile", tiny_cnn, "-o", artifact)
     assert proc.returncode == 0, proc.stderr
     assert "target host -> llvm" in proc.stderr  # the resolved target is printed
-    assert sorted(p.name for p in artifact.iterdir()) == ["manifest.json", "model.so"]
+    assert sorted(p.name for p in artifact.iterdir()) == [
+        "manifest.json",
+        "model.so",
+        "sbom.cdx.json",
+    ]
 
     session = ort.InferenceSession(str(tiny_cnn), providers=["CPUExecutionProvider"])
     for batch in (1, 8):  # one artifact, symbolic batch

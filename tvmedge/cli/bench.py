@@ -8,7 +8,7 @@ from tvmedge import api
 from tvmedge.bench.agreement import DEFAULT_ATOL, DEFAULT_RTOL
 from tvmedge.bench.compare import SPREAD_WARN_CV
 from tvmedge.bench.report import table, write_csv, write_json
-from tvmedge.cli.compile import add_input_shape
+from tvmedge.cli.compile import add_allow_external_data, add_input_shape
 from tvmedge.cli.run import add_random_inputs, dims
 from tvmedge.errors import TvmedgeError
 from tvmedge.frontend import parse_bindings
@@ -56,6 +56,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--json", help="also write the full report as JSON to this file")
     p.add_argument("--csv", help="also write one row per engine as CSV to this file")
+    add_allow_external_data(p)
     p.set_defaults(handler=handle)
 
 
@@ -105,6 +106,7 @@ def handle(args) -> int:
         atol=args.atol,
         max_cv=args.max_cv,
         ort_model=args.ort_model,
+        allow_external_data=args.allow_external_data,
     )
     print(table(report))
     if args.json:

@@ -30,6 +30,18 @@ def add_parser(sub) -> None:
         "schedule of the nearest tuned kernel of the same kind",
     )
     add_no_winograd(p)
+    add_allow_external_data(p)
+    p.add_argument(
+        "--release",
+        type=int,
+        metavar="N",
+        help="release counter for devices' update slots (each install must raise it)",
+    )
+    p.add_argument(
+        "--golden",
+        action="store_true",
+        help="bundle golden inputs and ONNX Runtime's outputs (golden.npz) for update checks",
+    )
     p.add_argument(
         "--error-on-untuned",
         action="store_true",
@@ -123,6 +135,15 @@ def add_no_winograd(p) -> None:
     )
 
 
+def add_allow_external_data(p) -> None:
+    p.add_argument(
+        "--allow-external-data",
+        action="store_true",
+        help="read tensors the model stores in files next to it (off by default; even then "
+        "only plain files in the model's folder, within their bounds)",
+    )
+
+
 def rewrite_names(args) -> tuple[str, ...]:
     return rewrites.without("winograd") if args.no_winograd else rewrites.DEFAULT
 
@@ -161,5 +182,8 @@ def handle(args) -> int:
         accuracy_floor=args.accuracy_floor,
         max_float_layers=args.max_float_layers,
         save_quantized=args.save_quantized,
+        allow_external_data=args.allow_external_data,
+        release=args.release,
+        golden=args.golden,
     )
     return 0

@@ -32,6 +32,28 @@ def _tuning(t: dict) -> str:
     return text
 
 
+def _trust(artifact: str, m: dict) -> list[str]:
+    from pathlib import Path
+
+    from tvmedge.runtime.signature import SIGNATURE
+
+    signed = (Path(artifact) / SIGNATURE).is_file()
+    lines = [
+        "signature  "
+        + (
+            f"{SIGNATURE} (check it with `tvmedge verify {artifact} --pub KEY`)"
+            if signed
+            else "none (sign with `tvmedge sign`)"
+        )
+    ]
+    if m.get("sbom"):
+        lines.append(f"sbom       {m['sbom']} (CycloneDX 1.6)")
+    if m.get("release") is not None or m.get("golden"):
+        golden = "golden vectors " + (m["golden"]["file"] if m.get("golden") else "none")
+        lines.append(f"release    {m.get('release', '-')}, {golden}")
+    return lines
+
+
 def _cuda(m: dict) -> list[str]:
     cuda = m.get("cuda")
     if not cuda:
@@ -136,6 +158,7 @@ def handle(args) -> int:
             f"{n} ({f['size']} bytes, sha256 {f['sha256'][:16]}...)" for n, f in m["files"].items()
         ),
         "integrity  ok: every file matches its sha256",
+        *_trust(args.artifact, m),
     ]
     print("\n".join(lines))
     return 0

@@ -8,10 +8,20 @@ import sys
 import traceback
 
 from tvmedge import __version__
-from tvmedge.cli import bench, compile, inspect, profile, run, targets, tune, verify_bundle
+from tvmedge.cli import (
+    bench,
+    compile,
+    inspect,
+    profile,
+    run,
+    sign,
+    targets,
+    tune,
+    verify_bundle,
+)
 from tvmedge.errors import InternalError, TvmedgeError
 
-COMMANDS = (compile, tune, run, inspect, profile, bench, verify_bundle, targets)
+COMMANDS = (compile, tune, run, inspect, profile, bench, verify_bundle, sign, targets)
 
 
 def parser() -> argparse.ArgumentParser:

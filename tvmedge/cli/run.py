@@ -15,6 +15,11 @@ def add_parser(sub) -> None:
     p.add_argument("artifact", help="the NAME.tvmedge directory")
     p.add_argument("--inputs", help=".npz with one array per input name (default: seeded random)")
     p.add_argument("--outputs", help="write the outputs to this .npz")
+    p.add_argument(
+        "--pub",
+        help="verify the artifact's signature with this public key first "
+        "(default: $TVMEDGE_PUBLIC_KEY when set)",
+    )
     add_random_inputs(p)
     p.set_defaults(handler=handle)
 
@@ -41,7 +46,9 @@ def dims(items) -> dict[str, int]:
 
 
 def handle(args) -> int:
-    _, outputs = api.run(args.artifact, inputs=args.inputs, seed=args.seed, dims=dims(args.dim))
+    _, outputs = api.run(
+        args.artifact, inputs=args.inputs, seed=args.seed, dims=dims(args.dim), public_key=args.pub
+    )
     for name, value in outputs.items():
         flat = value.reshape(-1)
         stats = ""

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 from importlib import metadata
 
 from tvmedge.frontend.load import LoadedModel
 from tvmedge.layout import SCHEMA, SCHEMA_VERSION, TensorSpec
 from tvmedge.targets import Target
+
+# The only manifest fields that differ between two compiles of the same model with the same
+# tools, options and logs (dotted paths): when the build ran and how long its steps took.
+# ``created`` is fixed by SOURCE_DATE_EPOCH when set (the reproducible-builds convention).
+# model.so is byte-identical, and so is sbom.cdx.json (its timestamp is ``created``), except
+# that TVM's shape functions for symbolic dims are not (docs/trust.md).
+VOLATILE = ("created", "build.seconds", "check.seconds")
+
+
+def created() -> str:
+    """The build time, UTC, in seconds: SOURCE_DATE_EPOCH when set, else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = (
+        datetime.datetime.fromtimestamp(int(epoch), datetime.UTC)
+        if epoch.isdigit()
+        else datetime.datetime.now(datetime.UTC)
+    )
+    return when.isoformat(timespec="seconds")
 
 
 def _version(dist: str) -> str | None:
@@ -48,7 +67,7 @@ def build_manifest(
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "created": created(),
         "source": {
             "file": model.path.name,
             "sha256": model.sha256,
@@ -56,6 +75,8 @@ def build_manifest(
             "opset": model.opset,
             "ir_version": model.proto.ir_version,
             "producer": producer or None,
+            "data_files": model.data_files,
+            "checker": model.checker,
         },
         "inputs": [s.to_json() for s in inputs],
         "outputs": [s.to_json() for s in outputs],

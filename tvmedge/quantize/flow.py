@@ -45,9 +45,10 @@ def _ort_runner(model: Path) -> accuracy.Runner:
 
 
 class Quantization:
-    def __init__(self, model: Path, settings: QuantizeSettings, target, specs, names, work, log):
+    def __init__(self, source, settings: QuantizeSettings, target, specs, names, work, log):
         self.settings, self.target, self.work, self.log = settings, target, work, log
-        self.float_model = model
+        self.source = source  # the float model as the gate loaded it: the artifact's source
+        model = self.float_model = source.file  # the gate's private copy, not the user's file
         self.library_bytes: int | None = None
         calib, valid = _datasets(settings, specs)
         self.calibration, self.validation = calib, valid
@@ -190,15 +191,21 @@ def _datasets(settings: QuantizeSettings, specs) -> tuple[data.Samples, data.Sam
 
 @contextlib.contextmanager
 def start(
-    model, settings: QuantizeSettings, target, input_shapes: dict | None, log: Callable
+    model,
+    settings: QuantizeSettings,
+    target,
+    input_shapes: dict | None,
+    log: Callable,
+    allow_external_data: bool = False,
 ) -> Iterator[Quantization]:
-    """A :class:`Quantization` whose work folder (private copies) lives as long as the with."""
-    loaded = load_onnx(model)
+    """A :class:`Quantization` whose work folder (private copies) lives as long as the with.
+    The model passes the input gate first; quantization reads the gate's private copy."""
+    loaded = load_onnx(model, allow_external_data=allow_external_data)
     check_supported(loaded.proto)  # unsupported ops are named before any calibration
     specs = bind(graph_inputs(loaded.proto), input_shapes or {})
     work = Path(tempfile.mkdtemp(prefix="tvmedge-quantize-"))
     try:
         names = graph_output_names(loaded.proto)
-        yield Quantization(loaded.path, settings, target, specs, names, work, log)
+        yield Quantization(loaded, settings, target, specs, names, work, log)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -7,5 +7,6 @@ outputs = model.run(None, {"input": x})
 
 from tvmedge.runtime.artifact import read_manifest, verify_files
 from tvmedge.runtime.model import IOInfo, Model, load
+from tvmedge.runtime.slots import Slots
 
-__all__ = ["IOInfo", "Model", "load", "read_manifest", "verify_files"]
+__all__ = ["IOInfo", "Model", "Slots", "load", "read_manifest", "verify_files"]

@@ -8,6 +8,9 @@ from pathlib import Path
 from tvmedge import machine
 from tvmedge.errors import ArtifactError
 from tvmedge.layout import LIBRARY, MANIFEST, SCHEMA, SCHEMA_VERSION, sha256_file
+from tvmedge.runtime.manifest_schema import check_manifest
+
+MAX_MANIFEST_BYTES = 16 << 20
 
 
 def read_manifest(path: str | Path) -> dict:
@@ -19,9 +22,14 @@ def read_manifest(path: str | Path) -> dict:
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise ArtifactError(f"'{path}' has no {MANIFEST}; it is not a complete tvmedge artifact")
+    if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ArtifactError(
+            f"{manifest_path} has {manifest_path.stat().st_size} bytes, more than any manifest "
+            f"tvmedge writes ({MAX_MANIFEST_BYTES}); it is not this artifact's: recompile it"
+        )
     try:
         manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise ArtifactError(f"{manifest_path} is damaged ({e}); recompile the artifact") from None
     if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
         raise ArtifactError(f"{manifest_path} is not a tvmedge manifest")
@@ -31,6 +39,7 @@ def read_manifest(path: str | Path) -> dict:
             f"{manifest_path} has schema version {version}; this tvmedge reads version "
             f"{SCHEMA_VERSION}: recompile the artifact with this tvmedge"
         )
+    check_manifest(manifest, str(manifest_path))
     return manifest
 
 

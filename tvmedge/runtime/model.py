@@ -12,6 +12,7 @@ from tvmedge.errors import FeedError
 from tvmedge.layout import LIBRARY, TensorSpec, format_shape
 from tvmedge.machine import physical_cores
 from tvmedge.runtime.artifact import check_runs_here, read_manifest, verify_files
+from tvmedge.runtime.signature import configured_key, verify_signature
 from tvmedge.runtime.vm import VirtualMachine
 
 # ONNX Runtime's type strings, so code written against NodeArg.type keeps working.
@@ -156,13 +157,26 @@ def default_threads() -> int:
     return physical_cores()
 
 
-def load(path: str | Path, *, verify: bool = True, threads: int | None = None) -> Model:
+def load(
+    path: str | Path,
+    *,
+    verify: bool = True,
+    threads: int | None = None,
+    public_key: str | Path | None = None,
+) -> Model:
     """Verify the artifact's files against its manifest, then load it for this CPU.
 
-    ``threads``: the CPU threads its kernels run on; None takes :func:`default_threads`.
-    TVM has one thread pool per process, so models loaded with different counts resize it
-    when they run."""
+    ``public_key``: an ECDSA P-256 public key (PEM file); when given, or when the
+    ``TVMEDGE_PUBLIC_KEY`` environment variable names one, the artifact's signature
+    (model.sig, tvmedge/runtime/signature.py) is verified first, whatever ``verify`` says:
+    an unsigned artifact, another key's signature, or a changed, missing or extra file is an
+    ArtifactError naming it. ``threads``: the CPU threads its kernels run on; None takes
+    :func:`default_threads`. TVM has one thread pool per process, so models loaded with
+    different counts resize it when they run."""
     path = Path(path)
+    key = configured_key(public_key)
+    if key is not None:
+        verify_signature(path, key)
     if threads is None:
         threads = default_threads()
     elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:

@@ -194,7 +194,13 @@ def main(plan_path: str) -> int:
     target = targets.get(plan["target"])
     tvm_target = search_target(target)
     shapes = {k: tuple(v) for k, v in plan["input_shapes"].items()}
-    mod = tuning_module(plan["model"], shapes, target, tuple(plan["rewrites"]))
+    mod = tuning_module(
+        plan["model"],
+        shapes,
+        target,
+        tuple(plan["rewrites"]),
+        allow_external_data=plan.get("allow_external_data", False),
+    )
     wanted = set(plan["tasks"])
     tasks = [t for t in extract(mod, tvm_target) if t.task_name in wanted]
     population = plan.get("population", 64)
