@@ -22,6 +22,7 @@ from tvmedge.rewrites.fold_weights import fold_weights
 from tvmedge.rewrites.layout import channels_last
 from tvmedge.rewrites.masked_pad import masked_pad_convolutions
 from tvmedge.rewrites.pad_channels import pad_channels
+from tvmedge.rewrites.prune import shrink_channels
 from tvmedge.rewrites.winograd import winograd_convolutions
 
 CPU_FAMILIES = ("x86", "aarch64", "armv7")
@@ -93,6 +94,14 @@ def _simplify(_target, _options, _report) -> list[tvm.transform.Pass]:
     return [relax.transform.CanonicalizeBindings(), relax.transform.DeadCodeElimination()]
 
 
+def _shrink_channels(_target, _options, report) -> list[tvm.transform.Pass]:
+    # All-zero output channels (filters zeroed by structured pruning) removed with everything
+    # that depends on them, exactly: a zeroed channel's constant (its bias, through the ops
+    # after it) is folded into its consumers (tvmedge.rewrites.prune). Runs on NCHW weights,
+    # after BatchNorm folding, so the weights are plain constants.
+    return [fold_weights, shrink_channels(report), relax.transform.DeadCodeElimination()]
+
+
 def _layout_nhwc(_target, _options, _report) -> list[tvm.transform.Pass]:
     # Channels-last convolutions on CPUs: the output channels become the contiguous axis, so a
     # conv's inner loop is a vector of weights times a broadcast input pixel, whatever its stride
@@ -135,6 +144,13 @@ REGISTRY = MappingProxyType(
             ),
             Rewrite("simplify", "canonicalize bindings, drop dead code", _simplify),
             Rewrite(
+                "shrink-channels",
+                "remove all-zero output channels of convolutions and dense layers (pruned "
+                "filters) and what depends on them, their constants folded into the consumers",
+                _shrink_channels,
+                layouts=("NCHW",),
+            ),
+            Rewrite(
                 "layout-nhwc",
                 "channels-last convolutions on CPU targets (NHWC data, HWIO weights)",
                 _layout_nhwc,
@@ -173,6 +189,7 @@ REGISTRY = MappingProxyType(
 DEFAULT = (
     "fold-batchnorm",
     "simplify",
+    "shrink-channels",
     "layout-nhwc",
     "winograd",
     "pad-channels",
