@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,11 +51,15 @@ def compile(
     error_on_untuned: bool = False,
     transfer: bool = True,
     check: bool = True,
+    prune: str | None = None,
     log: Log = _stderr,
 ) -> CompileResult:
     """Compile an ONNX model for ``target`` into an artifact directory and return where it is.
 
     ``rewrites``: names or ``(name, {option: value})`` pairs (tvmedge.rewrites.plan).
+    ``prune``: ``"channels=0.3,criterion=l1,NODE=0.5,skip=NODE"`` (or a PruneSpec): zero the
+    lowest-norm filters before import; shrink-channels removes them, the compile check compares
+    with ONNX Runtime on the zeroed model, and the manifest records what was pruned.
     ``check``: before the artifact is moved into place, load and run it once in a child
     process and compare it with ONNX Runtime (host-runnable CPU artifacts; cross-compiled ones
     are checked with `tvmedge verify-bundle`)."""
@@ -74,7 +80,8 @@ def compile(
     toolchain = _toolchain.resolve(resolved)  # a missing cross compiler fails before any work
     cuda = _toolchain.resolve_nvcc(resolved) if resolved.family == "cuda" else None
     extras = [bundle_writer(resolved, toolchain, runtime_dir)] if bundle else []
-    imported = pipeline.import_model(model, input_shapes)
+    pruning = _Pruning(prune, rewrites)
+    imported = pipeline.import_model(model, input_shapes, prepare=pruning.prepare)
     loaded, inputs, outputs = imported.loaded, imported.inputs, imported.outputs
     log(f"target {resolved.describe()}")
     log(
@@ -105,7 +112,7 @@ def compile(
         inputs=inputs,
         outputs=outputs,
         target=resolved,
-        rewrites=[c.to_json() for c in built.rewrites],
+        rewrites=pruning.records(built.rewrites, log) + [c.to_json() for c in built.rewrites],
         build_seconds=seconds,
         toolchain=toolchain.to_json() | ({"nvcc": cuda} if cuda else {}),
         tuning={
@@ -126,19 +133,71 @@ def compile(
     manifest["build"]["kernel_flops"] = {} if symbolic else built.flops
     if cuda:
         extras.append(kernels_writer(executable, cuda))
-    checker = _check.checker(resolved, loaded.path, enabled=check, log=log)
-    manifest = write_artifact(
-        out,
-        executable=executable,
-        manifest=manifest,
-        force=force,
-        fcompile=toolchain.fcompile(),
-        extras=tuple(extras),
-        check=checker,
-    )
+    with pruning.reference(loaded) as reference:  # what the check runs ONNX Runtime on
+        checker = _check.checker(resolved, reference, enabled=check, log=log)
+        manifest = write_artifact(
+            out,
+            executable=executable,
+            manifest=manifest,
+            force=force,
+            fcompile=toolchain.fcompile(),
+            extras=tuple(extras),
+            check=checker,
+        )
     elapsed = time.perf_counter() - start
     log(f"wrote {out} in {elapsed:.1f} s")
     return CompileResult(path=out, manifest=manifest, seconds=elapsed)
+
+
+class _Pruning:
+    """``--prune`` within one compile: checked before any work, applied to the loaded graph,
+    recorded in the manifest, and the zeroed model written for the compile check."""
+
+    def __init__(self, prune, rewrite_specs):
+        from tvmedge.errors import PruneError
+        from tvmedge.rewrites.prune import PruneSpec, parse_prune
+
+        self.spec = parse_prune(prune) if isinstance(prune, str) else prune
+        if self.spec is not None and not isinstance(self.spec, PruneSpec):
+            raise PruneError(f"prune must be a string like 'channels=0.3', not {prune!r}")
+        names = [s if isinstance(s, str) else s[0] for s in rewrite_specs]
+        if self.spec is not None and "shrink-channels" not in names:
+            raise PruneError(
+                "--prune zeroes filters that the shrink-channels rewrite removes: keep it "
+                "in the rewrites (it is in the default ones)"
+            )
+        self.zeroed: dict | None = None
+        self.proto = None
+        self.prepare = None if self.spec is None else self._prepare
+
+    def _prepare(self, proto):
+        from tvmedge.rewrites.prune import prune_model
+
+        self.proto, self.zeroed = prune_model(proto, self.spec)
+        return self.proto
+
+    def records(self, chosen, log: Log) -> list[dict]:
+        if self.spec is None:
+            return []
+        from tvmedge.rewrites.prune import prune_record
+        from tvmedge.rewrites.prune.record import summary
+
+        shrunk = next((c.report for c in chosen if c.name == "shrink-channels"), {})
+        record = prune_record(self.spec, self.zeroed, shrunk)
+        log(f"pruned {summary(record)}")
+        return [record]
+
+    @contextlib.contextmanager
+    def reference(self, loaded):
+        if self.proto is None:
+            yield loaded.path
+            return
+        import onnx
+
+        with tempfile.TemporaryDirectory(prefix="tvmedge-prune-") as tmp:
+            path = Path(tmp) / f"{loaded.path.stem}.pruned.onnx"
+            onnx.save(self.proto, str(path))
+            yield path
 
 
 def _find_logs(target, tuning_logs, log: Log):

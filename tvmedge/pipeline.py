@@ -13,10 +13,12 @@ family's default schedules (tvmedge's CPU rules in tvmedge/schedules, DLight's f
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import onnx
 import tvm
 from tvm import relax
 
@@ -45,11 +47,18 @@ class Imported:
 
 
 def import_model(
-    model: str | Path, input_shapes: dict | None = None, *, static: bool = False
+    model: str | Path,
+    input_shapes: dict | None = None,
+    *,
+    static: bool = False,
+    prepare: Callable[[onnx.ModelProto], onnx.ModelProto] | None = None,
 ) -> Imported:
     """Load and check ``model``, bind ``input_shapes``, import it. ``static``: every input dim
-    must be bound (tuning measures kernels of fixed shapes)."""
+    must be bound (tuning measures kernels of fixed shapes). ``prepare``: applied to the
+    loaded graph before anything else sees it (``--prune`` zeroes filters there)."""
     loaded = load_onnx(model)
+    if prepare is not None:
+        loaded = dataclasses.replace(loaded, proto=prepare(loaded.proto))
     check_supported(loaded.proto)
     inputs = bind(graph_inputs(loaded.proto), input_shapes or {})
     symbolic = [s for s in inputs if not s.is_static]

@@ -30,6 +30,12 @@ def add_parser(sub) -> None:
     )
     add_no_winograd(p)
     p.add_argument(
+        "--prune",
+        metavar="channels=R,criterion=l1|l2,NODE=R,skip=NODE",
+        help="zero the lowest-norm filters of every layer (or of the named ONNX nodes; skip= "
+        "repeats), channels coupled through adds together, then remove them (shrink-channels)",
+    )
+    p.add_argument(
         "--error-on-untuned",
         action="store_true",
         help="fail unless every kernel has a tuning record (release builds)",
@@ -84,5 +90,6 @@ def handle(args) -> int:
         rewrites=rewrite_names(args),
         runtime_dir=args.runtime_dir,
         check=not args.no_check,
+        prune=args.prune,
     )
     return 0
