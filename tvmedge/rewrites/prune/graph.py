@@ -298,7 +298,7 @@ class ChannelGraph:
             size = attrs.output_size
             if size is not None and numeric.ints(size) not in ([1], [1, 1]):
                 return False
-        x = _materialize(ch.value, static_shape(call.args[0]))
+        x = _materialize(ch.value, static_shape(call.args[0])) if ch.mask.any() else None
         if x is None:
             value, mask = np.zeros((1, len(ch.slots), 1, 1)), np.zeros(len(ch.slots), bool)
         elif name == "relax.nn.adaptive_avg_pool2d":
@@ -317,7 +317,7 @@ class ChannelGraph:
         axes = [int(a) % rank for a in call.attrs.axis] if call.attrs.axis is not None else []
         if not axes or ch.axis in axes:
             return False
-        x = _materialize(ch.value, static_shape(call.args[0]))
+        x = _materialize(ch.value, static_shape(call.args[0])) if ch.mask.any() else None
         keep = bool(call.attrs.keepdims)
         axis = ch.axis if keep else ch.axis - sum(a < ch.axis for a in axes)
         if x is None:

@@ -135,6 +135,27 @@ class _Shrink(PyExprMutator):
         return relax.op.reshape(self.visit_expr(call.args[0]), shape)
 
 
+_AXIS = {"relax.nn.conv2d": 0, "relax.nn.conv2d_transpose": 1, "relax.matmul": 1}
+
+
+def has_zero_filters(func: relax.Function) -> bool:
+    """Whether a constant weight of a conv or matmul in ``func`` has an all-zero filter."""
+    found = []
+
+    def visit(expr):
+        axis = _AXIS.get(getattr(getattr(expr, "op", None), "name", ""))
+        if found or axis is None or not isinstance(expr, relax.Call) or len(expr.args) < 2:
+            return
+        weight = expr.args[1]
+        if isinstance(weight, tvm.ir.GenericConst) and weight.value.numpy().ndim > axis:
+            w = np.moveaxis(weight.value.numpy(), axis, 0)
+            if w.size and not np.all(np.any(w.reshape(w.shape[0], -1) != 0, axis=1)):
+                found.append(expr)
+
+    relax.analysis.post_order_visit(func.body, visit)
+    return bool(found)
+
+
 def _layers(graph: ChannelGraph) -> tuple[dict, int, int]:
     """Per producer (``op#k`` in graph order): channels before and after, zero filters found
     and zero filters kept (coupled to a channel that is not constant, or leaving the graph)."""
@@ -166,8 +187,8 @@ def shrink_channels(report: dict) -> tvm.transform.Pass:
         before = cost(mod)
         layers, found, kept_zero, folded = {}, 0, 0, 0
         for gvar, func in list(mod.functions.items()):
-            if not isinstance(func, relax.Function):
-                continue
+            if not isinstance(func, relax.Function) or not has_zero_filters(func):
+                continue  # the common case, a model nobody pruned: nothing to analyse
             graph = ChannelGraph(func)
             if not graph.zero:
                 continue

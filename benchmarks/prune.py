@@ -1,0 +1,117 @@
+"""Channel shrinking's speed-up: zeroed models compiled with and without shrink-channels.
+
+    python benchmarks/prune.py --rounds 3 --repeat 200
+
+Models (tests/prune_models.py, batch 1, 3x32x32): the ResNet-style and MobileNet-style networks
+with 50% of every conv's filters zeroed by ``torch.nn.utils.prune.ln_structured`` (each conv on
+its own, so filters coupled through a residual add mostly stay), and the same networks, dense,
+pruned by ``--prune channels=0.5`` (coupled channels zeroed together). Each is compiled for
+``--target host`` twice, with the default rewrites and without shrink-channels, and both
+artifacts are timed at 1 thread in alternating rounds in one process (tvmedge.bench.timing).
+Writes benchmarks/results/prune-MCPU-DATE.json and the BENCHMARKS.md section ``prune-MCPU``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from run import write_section  # noqa: E402
+
+from tests.prune_models import MODELS, export_zeroed  # noqa: E402
+from tests.torch_models import export_torch  # noqa: E402
+from tvmedge import api, rewrites, runtime  # noqa: E402
+from tvmedge.bench.compare import machine  # noqa: E402
+from tvmedge.bench.timing import summarize, time_runs  # noqa: E402
+from tvmedge.rewrites.prune import parse_prune, prune_model  # noqa: E402
+
+SHAPE = {"x": (1, 3, 32, 32)}
+
+
+def _models(work: Path) -> dict[str, Path]:
+    paths = {}
+    for name in MODELS:
+        zeroed = work / f"{name}-ln50.onnx"
+        export_zeroed(name, 0.5, zeroed)
+        paths[f"{name} ln_structured 50%"] = zeroed
+        torch.manual_seed(0)
+        dense = work / f"{name}.onnx"
+        export_torch(MODELS[name]().eval(), torch.randn(1, 3, 32, 32), dense, opset=17)
+        pruned, _ = prune_model(onnx.load(dense), parse_prune("channels=0.5"))
+        onnx.save(pruned, work / f"{name}-prune50.onnx")
+        paths[f"{name} --prune channels=0.5"] = work / f"{name}-prune50.onnx"
+    return paths
+
+
+def _compile(path: Path, out: Path, shrink: bool) -> dict:
+    specs = rewrites.DEFAULT if shrink else rewrites.without("shrink-channels")
+    result = api.compile(
+        path, output=out, input_shapes=SHAPE, rewrites=specs, force=True, log=lambda _m: None
+    )
+    records = [r for r in result.manifest["rewrites"] if r["name"] == "shrink-channels"]
+    return records[0]["report"] if records else {}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=20)
+    args = p.parse_args()
+    feeds = {"x": np.random.default_rng(0).standard_normal(SHAPE["x"]).astype(np.float32)}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for label, path in _models(work).items():
+            report = _compile(path, work / "shrunk.tvmedge", True)
+            _compile(path, work / "kept.tvmedge", False)
+            models = {k: runtime.load(work / f"{k}.tvmedge", threads=1) for k in ("kept", "shrunk")}
+            times = {k: [] for k in models}
+            for _ in range(args.rounds):
+                for k, m in models.items():
+                    times[k] += time_runs(
+                        lambda m=m: m.run(None, feeds), warmup=args.warmup, repeat=args.repeat
+                    )
+            stats = {k: summarize(v) for k, v in times.items()}
+            rows.append({"model": label, "report": report, "timing": stats})
+            print(label, {k: round(v["p50_ms"], 4) for k, v in stats.items()}, flush=True)
+    info = machine()
+    mcpu = api._targets.get("host").tvm.get("mcpu")
+    date = datetime.date.today().isoformat()
+    result = {"machine": info, "mcpu": mcpu, "threads": 1, "args": vars(args), "rows": rows}
+    out = ROOT / "benchmarks" / "results" / f"prune-{mcpu}-{date}.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    lines = [
+        f"{info['cpu']} (LLVM {mcpu}), 1 thread, batch 1, {date}; {args.rounds} alternating "
+        f"rounds of {args.repeat} runs (`benchmarks/prune.py`). The machine was shared with other "
+        "jobs while this ran: treat the ratios, not the milliseconds, as the result.",
+        "",
+        "| model | params | MACs | p50 without shrink-channels | p50 shrunk | speed-up "
+        "| MAC ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        (p0, p1), (m0, m1) = row["report"]["params"], row["report"]["macs"]
+        kept, shrunk = row["timing"]["kept"]["p50_ms"], row["timing"]["shrunk"]["p50_ms"]
+        lines.append(
+            f"| {row['model']} | {p0} -> {p1} | {m0 / 1e6:.2f}M -> {m1 / 1e6:.2f}M | "
+            f"{kept:.3f} ms | {shrunk:.3f} ms | {kept / shrunk:.2f}x | {m0 / m1:.2f}x |"
+        )
+    write_section(ROOT / "BENCHMARKS.md", f"prune-{mcpu}", "\n".join(lines))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
