@@ -1,8 +1,9 @@
 """Channel shrinking's speed-up: zeroed models compiled with and without shrink-channels.
 
-    python benchmarks/prune.py --rounds 3 --repeat 200
+    python benchmarks/prune.py --rounds 3 --repeat 200 --width 4
 
-Models (tests/prune_models.py, batch 1, 3x32x32): the ResNet-style and MobileNet-style networks
+Models (tests/prune_models.py, batch 1, 3x32x32, channels x ``--width``): the ResNet-style and
+MobileNet-style networks
 with 50% of every conv's filters zeroed by ``torch.nn.utils.prune.ln_structured`` (each conv on
 its own, so filters coupled through a residual add mostly stay), and the same networks, dense,
 pruned by ``--prune channels=0.5`` (coupled channels zeroed together). Each is compiled for
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -39,18 +41,18 @@ from tvmedge.rewrites.prune import parse_prune, prune_model  # noqa: E402
 SHAPE = {"x": (1, 3, 32, 32)}
 
 
-def _models(work: Path) -> dict[str, Path]:
+def _models(work: Path, width: int) -> dict[str, Path]:
     paths = {}
     for name in MODELS:
         zeroed = work / f"{name}-ln50.onnx"
-        export_zeroed(name, 0.5, zeroed)
-        paths[f"{name} ln_structured 50%"] = zeroed
+        export_zeroed(name, 0.5, zeroed, width=width)
+        paths[f"{name} x{width} ln_structured 50%"] = zeroed
         torch.manual_seed(0)
         dense = work / f"{name}.onnx"
-        export_torch(MODELS[name]().eval(), torch.randn(1, 3, 32, 32), dense, opset=17)
+        export_torch(MODELS[name](width).eval(), torch.randn(1, 3, 32, 32), dense, opset=17)
         pruned, _ = prune_model(onnx.load(dense), parse_prune("channels=0.5"))
         onnx.save(pruned, work / f"{name}-prune50.onnx")
-        paths[f"{name} --prune channels=0.5"] = work / f"{name}-prune50.onnx"
+        paths[f"{name} x{width} --prune channels=0.5"] = work / f"{name}-prune50.onnx"
     return paths
 
 
@@ -63,27 +65,41 @@ def _compile(path: Path, out: Path, shrink: bool) -> dict:
     return records[0]["report"] if records else {}
 
 
+def _time(work: Path, rounds: int, repeat: int, warmup: int) -> dict:
+    """p50 etc. of the two artifacts in ``work``, alternating, in this (fresh) process: timed in
+    the process that compiled them, both ran 50-100x slower here."""
+    feeds = {"x": np.random.default_rng(0).standard_normal(SHAPE["x"]).astype(np.float32)}
+    models = {k: runtime.load(work / f"{k}.tvmedge", threads=1) for k in ("kept", "shrunk")}
+    times = {k: [] for k in models}
+    for _ in range(rounds):
+        for k, m in models.items():
+            times[k] += time_runs(lambda m=m: m.run(None, feeds), warmup=warmup, repeat=repeat)
+    return {k: summarize(v) for k, v in times.items()}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--repeat", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--width", type=int, default=4, help="channel multiplier of the models")
+    p.add_argument("--time-only", metavar="DIR", help=argparse.SUPPRESS)  # the child's job
     args = p.parse_args()
-    feeds = {"x": np.random.default_rng(0).standard_normal(SHAPE["x"]).astype(np.float32)}
+    if args.time_only:
+        stats = _time(Path(args.time_only), args.rounds, args.repeat, args.warmup)
+        print(json.dumps(stats))
+        return 0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for label, path in _models(work).items():
+        for label, path in _models(work, args.width).items():
             report = _compile(path, work / "shrunk.tvmedge", True)
             _compile(path, work / "kept.tvmedge", False)
-            models = {k: runtime.load(work / f"{k}.tvmedge", threads=1) for k in ("kept", "shrunk")}
-            times = {k: [] for k in models}
-            for _ in range(args.rounds):
-                for k, m in models.items():
-                    times[k] += time_runs(
-                        lambda m=m: m.run(None, feeds), warmup=args.warmup, repeat=args.repeat
-                    )
-            stats = {k: summarize(v) for k, v in times.items()}
+            child = [sys.executable, __file__, "--time-only", str(work)]
+            child += ["--rounds", str(args.rounds), "--repeat", str(args.repeat)]
+            child += ["--warmup", str(args.warmup)]
+            done = subprocess.run(child, capture_output=True, text=True, check=True)
+            stats = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append({"model": label, "report": report, "timing": stats})
             print(label, {k: round(v["p50_ms"], 4) for k, v in stats.items()}, flush=True)
     info = machine()

@@ -41,14 +41,16 @@ class Block(torch.nn.Module):
 
 
 class TinyResNet(torch.nn.Module):
-    """Stem, three residual blocks (one with a projection shortcut), pooling, a linear head."""
+    """Stem, three residual blocks (one with a projection shortcut), pooling, a linear head;
+    ``width`` multiplies every channel count."""
 
-    def __init__(self):
+    def __init__(self, width: int = 1):
         super().__init__()
-        self.stem = torch.nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn = _bn(16)
-        self.blocks = torch.nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 32, 1))
-        self.head = torch.nn.Linear(32, 10)
+        a, b = 16 * width, 32 * width
+        self.stem = torch.nn.Conv2d(3, a, 3, 1, 1, bias=False)
+        self.bn = _bn(a)
+        self.blocks = torch.nn.Sequential(Block(a, a, 1), Block(a, b, 2), Block(b, b, 1))
+        self.head = torch.nn.Linear(b, 10)
 
     def forward(self, x):
         x = self.blocks(torch.relu(self.bn(self.stem(x))))
@@ -80,23 +82,25 @@ class InvertedResidual(torch.nn.Module):
 
 class TinyMobileNet(torch.nn.Module):
     """A stem, inverted residual blocks, two branches joined by a Concat, then a flatten of
-    the 4x4 feature map into a dense layer (channel c feeds its 16 columns)."""
+    the 4x4 feature map into a dense layer (channel c feeds its 16 columns); ``width``
+    multiplies every channel count."""
 
-    def __init__(self):
+    def __init__(self, width: int = 1):
         super().__init__()
+        a, b = 16 * width, 24 * width
         self.stem = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 16, 3, 2, 1, bias=False), _bn(16), torch.nn.ReLU6()
+            torch.nn.Conv2d(3, a, 3, 2, 1, bias=False), _bn(a), torch.nn.ReLU6()
         )
-        self.block1 = InvertedResidual(16, 16, 2, 1)
-        self.block2 = InvertedResidual(16, 24, 3, 2)
-        self.left = torch.nn.Sequential(torch.nn.Conv2d(24, 16, 1), torch.nn.ReLU())
+        self.block1 = InvertedResidual(a, a, 2, 1)
+        self.block2 = InvertedResidual(a, b, 3, 2)
+        self.left = torch.nn.Sequential(torch.nn.Conv2d(b, a, 1), torch.nn.ReLU())
         self.right = torch.nn.Sequential(
-            torch.nn.Conv2d(24, 24, 3, 1, 1, groups=24),
+            torch.nn.Conv2d(b, b, 3, 1, 1, groups=b),
             torch.nn.ReLU6(),
-            torch.nn.Conv2d(24, 16, 1),
+            torch.nn.Conv2d(b, a, 1),
         )
         self.pool = torch.nn.AvgPool2d(2)
-        self.head = torch.nn.Linear(32 * 4 * 4, 10)
+        self.head = torch.nn.Linear(2 * a * 4 * 4, 10)
 
     def forward(self, x):  # [N, 3, 32, 32]
         x = self.block2(self.block1(self.stem(x)))  # [N, 24, 8, 8]
@@ -107,11 +111,11 @@ class TinyMobileNet(torch.nn.Module):
 MODELS = {"resnet": TinyResNet, "mobilenet": TinyMobileNet}
 
 
-def zeroed(name: str, amount: float, seed: int = 0) -> torch.nn.Module:
-    """Model ``name`` with ``amount`` of every conv's filters (and the hidden dense layers')
-    zeroed by ``prune.ln_structured`` (L1 norm over each output channel), made permanent."""
+def zeroed(name: str, amount: float, seed: int = 0, width: int = 1) -> torch.nn.Module:
+    """Model ``name`` with ``amount`` of every conv's filters zeroed by ``prune.ln_structured``
+    (L1 norm over each output channel, each conv on its own), made permanent."""
     torch.manual_seed(seed)
-    model = MODELS[name]().eval()
+    model = MODELS[name](width).eval()
     for module in model.modules():
         if isinstance(module, torch.nn.Conv2d):
             prune.ln_structured(module, "weight", amount=amount, n=1, dim=0)
@@ -119,7 +123,7 @@ def zeroed(name: str, amount: float, seed: int = 0) -> torch.nn.Module:
     return model
 
 
-def export_zeroed(name: str, amount: float, path, seed: int = 0):
-    """``zeroed(name, amount)`` exported to ``path`` (batch 1, 32x32 RGB input 'x')."""
-    model = zeroed(name, amount, seed)
+def export_zeroed(name: str, amount: float, path, seed: int = 0, width: int = 1):
+    """``zeroed(...)`` exported to ``path`` (32x32 RGB input 'x', symbolic batch)."""
+    model = zeroed(name, amount, seed, width)
     return export_torch(model, torch.randn(1, 3, 32, 32), path, opset=17)

@@ -8,6 +8,7 @@ from onnx import numpy_helper
 
 from tests.conftest import cli
 from tests.prune_models import MODELS
+from tests.test_shrink_channels import _check, _shrink
 from tests.torch_models import export_torch
 from tvmedge import api
 from tvmedge.errors import PruneError
@@ -60,6 +61,17 @@ def test_bad_specs_are_one_line_errors(text, message):
         parse_prune(text)
 
 
+def test_whole_vectors_of_channels_stay(resnet):
+    """round_to=16: a 16-channel group keeps all 16 (8 would be half a vector), a 32-channel
+    one keeps 16; round_to=8 keeps 8 of 16 and 16 of 32."""
+    proto = onnx.load(resnet)
+    for round_to, small, large in ((16, 0, 16), (8, 8, 16), (1, 11, 22)):
+        _, report = prune_model(proto, parse_prune("channels=0.7"), round_to)
+        layers = report["layers"]
+        assert layers.get("/stem/Conv", [16, 0]) == [16, small]
+        assert layers["/blocks/blocks.1/conv1/Conv"] == [32, large]
+
+
 def test_coupled_channels_are_zeroed_together_lowest_norm_first(resnet):
     proto = onnx.load(resnet)
     out, report = prune_model(proto, parse_prune("channels=0.5"))
@@ -110,11 +122,16 @@ def test_a_skip_name_that_is_no_node_fails_before_compiling(resnet, tmp_path):
         api.compile(resnet, output=out, prune="channels=0.3", rewrites=("simplify",))
 
 
-def test_cli_prune_compiles_checks_and_inspect_shows_it(resnet, tmp_path):
+def test_cli_prune_compiles_checks_and_inspect_shows_it(tmp_path):
+    """On this CPU's target layers keep whole vectors (16 channels on AVX-512, 8 on AVX2), so
+    the model is twice as wide: 32 and 64 channels, halved."""
+    torch.manual_seed(0)
+    wide = tmp_path / "resnet2.onnx"
+    export_torch(MODELS["resnet"](2).eval(), torch.randn(1, 3, 32, 32), wide, opset=17)
     out = tmp_path / "pruned.tvmedge"
-    done = cli("compile", resnet, "-o", out, "--prune", "channels=0.5,criterion=l2")
+    done = cli("compile", wide, "-o", out, "--prune", "channels=0.5,criterion=l2")
     assert done.returncode == 0, done.stderr
-    assert "pruned 50% of filters by l2 norm: 104 filters in 8 layers" in done.stderr
+    assert "pruned 50% of filters by l2 norm: 208 filters in 8 layers" in done.stderr
     manifest = api.inspect(out)
     record = manifest["rewrites"][0]
     assert record["name"] == "prune-channels" and record["options"]["criterion"] == "l2"
@@ -125,7 +142,27 @@ def test_cli_prune_compiles_checks_and_inspect_shows_it(resnet, tmp_path):
     shown = cli("inspect", out)
     assert "pruned     50% of filters by l2 norm" in shown.stdout
     assert "shrunk     8 layers" in shown.stdout
-    bad = cli("compile", resnet, "-o", tmp_path / "bad.tvmedge", "--prune", "channels=2")
+    bad = cli("compile", wide, "-o", tmp_path / "bad.tvmedge", "--prune", "channels=2")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert bad.stderr.startswith("tvmedge: error: --prune channels=2: a prune ratio")
     assert not (tmp_path / "bad.tvmedge").exists()
+
+
+def test_prune_then_shrink_removes_every_zeroed_filter_of_a_mobilenet(tmp_path):
+    """Depthwise convs join their input's group, the concat's inputs are pruned on their own,
+    the flatten's columns follow: shrinking removes all that --prune zeroed, exactly."""
+    torch.manual_seed(0)
+    dense = tmp_path / "mobilenet.onnx"
+    export_torch(MODELS["mobilenet"]().eval(), torch.randn(1, 3, 32, 32), dense, opset=17)
+    pruned, zeroed = prune_model(onnx.load(dense), parse_prune("channels=0.3,criterion=l2"))
+    assert zeroed["layers"]["/right/right.0/Conv"] == [24, 7]  # depthwise: scored with its input
+    path = str(tmp_path / "pruned.onnx")
+    onnx.save(pruned, path)
+    report, _, after = _shrink(path, {"x": (1, 3, 32, 32)})
+    assert report["zero_kept"] == 0 and report["zero_filters"] > 0
+    assert report["macs"][1] < 0.6 * report["macs"][0]
+    _check(
+        path,
+        after,
+        {"x": np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)},
+    )

@@ -41,10 +41,11 @@ def _filters(rng, shape, zero=(), axis=0):
     return w
 
 
-def _shrink(path, shapes=None):
+def _shrink(path, shapes=None, round_to=1):
     """(report, module before, module after) of fold-batchnorm, simplify, shrink-channels."""
     mod = pipeline.import_model(path, shapes).mod
-    chosen = rewrites.plan(("fold-batchnorm", "simplify", "shrink-channels"), None)
+    shrink = ("shrink-channels", {"round_to": round_to})
+    chosen = rewrites.plan(("fold-batchnorm", "simplify", shrink), None)
     before = tvm.transform.Sequential(rewrites.passes(chosen[:2], None))(mod)
     text = before.script()
     after = tvm.transform.Sequential(rewrites.passes(chosen[2:], None))(before)
@@ -217,6 +218,27 @@ def test_channels_leaving_the_graph_or_on_symbolic_borders_stay(tmp_path):
     assert _layer(report, "conv2d#0")["zero_kept"] == 1  # channel 1: bias 0.5, kept
     assert _layer(report, "conv2d#2")["zero_kept"] == 1  # a graph output
     _check(path, after, {"x": rng.standard_normal((1, 3, 6, 7)).astype(np.float32)})
+
+
+def test_layers_keep_whole_vectors_of_channels(tmp_path):
+    """round_to=4: 3 of 8 filters zeroed would leave 5 channels, so all 8 stay; 5 zeroed leave
+    3, rounded up to 4 (one zeroed filter kept)."""
+    rng = np.random.default_rng(7)
+    for zero, kept in (((0, 1, 2), 8), ((0, 1, 2, 3, 4), 4)):
+        inits = {
+            "w": _filters(rng, (8, 3, 1, 1), zero=zero),
+            "b": rng.standard_normal(8),
+            "v": rng.standard_normal((2, 8, 1, 1)),
+        }
+        nodes = [
+            helper.make_node("Conv", ["x", "w", "b"], ["a"]),
+            helper.make_node("Conv", ["a", "v"], ["y"]),
+        ]
+        path = _save(tmp_path, f"round{len(zero)}", nodes, inits, [("x", [1, 3, 4, 4])], ["y"])
+        report, _, after = _shrink(path, round_to=4)
+        assert report["round_to"] == 4
+        assert report["layers"].get("main/conv2d#0", {"channels": [8, 8]})["channels"] == [8, kept]
+        _check(path, after, {"x": rng.standard_normal((1, 3, 4, 4)).astype(np.float32)})
 
 
 def test_in_the_default_rewrites_between_simplify_and_layout():

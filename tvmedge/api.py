@@ -80,7 +80,7 @@ def compile(
     toolchain = _toolchain.resolve(resolved)  # a missing cross compiler fails before any work
     cuda = _toolchain.resolve_nvcc(resolved) if resolved.family == "cuda" else None
     extras = [bundle_writer(resolved, toolchain, runtime_dir)] if bundle else []
-    pruning = _Pruning(prune, rewrites)
+    pruning = _Pruning(prune, rewrites, _rewrites.lanes(resolved))
     imported = pipeline.import_model(model, input_shapes, prepare=pruning.prepare)
     loaded, inputs, outputs = imported.loaded, imported.inputs, imported.outputs
     log(f"target {resolved.describe()}")
@@ -153,7 +153,7 @@ class _Pruning:
     """``--prune`` within one compile: checked before any work, applied to the loaded graph,
     recorded in the manifest, and the zeroed model written for the compile check."""
 
-    def __init__(self, prune, rewrite_specs):
+    def __init__(self, prune, rewrite_specs, round_to: int):
         from tvmedge.errors import PruneError
         from tvmedge.rewrites.prune import PruneSpec, parse_prune
 
@@ -168,12 +168,13 @@ class _Pruning:
             )
         self.zeroed: dict | None = None
         self.proto = None
+        self.round_to = round_to
         self.prepare = None if self.spec is None else self._prepare
 
     def _prepare(self, proto):
         from tvmedge.rewrites.prune import prune_model
 
-        self.proto, self.zeroed = prune_model(proto, self.spec)
+        self.proto, self.zeroed = prune_model(proto, self.spec, self.round_to)
         return self.proto
 
     def records(self, chosen, log: Log) -> list[dict]:

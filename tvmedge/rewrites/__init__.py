@@ -94,12 +94,26 @@ def _simplify(_target, _options, _report) -> list[tvm.transform.Pass]:
     return [relax.transform.CanonicalizeBindings(), relax.transform.DeadCodeElimination()]
 
 
-def _shrink_channels(_target, _options, report) -> list[tvm.transform.Pass]:
+def _shrink_channels(target, options, report) -> list[tvm.transform.Pass]:
     # All-zero output channels (filters zeroed by structured pruning) removed with everything
     # that depends on them, exactly: a zeroed channel's constant (its bias, through the ops
     # after it) is folded into its consumers (tvmedge.rewrites.prune). Runs on NCHW weights,
-    # after BatchNorm folding, so the weights are plain constants.
-    return [fold_weights, shrink_channels(report), relax.transform.DeadCodeElimination()]
+    # after BatchNorm folding, so the weights are plain constants. Layers keep whole vectors of
+    # channels: ResNet-style convs shrunk to 46 and 114 channels ran their Winograd GEMMs at 3%
+    # of peak (benchmarks/prune.py), slower than the unshrunk model.
+    round_to = options["round_to"] or lanes(target)
+    report["round_to"] = round_to
+    return [
+        fold_weights,
+        shrink_channels(report, round_to),
+        relax.transform.DeadCodeElimination(),
+    ]
+
+
+def lanes(target) -> int:
+    """fp32 vector lanes of ``target`` (1 without one: a test passing no target)."""
+    caps = getattr(target, "capabilities", None)
+    return max(1, caps.simd_width // 32) if caps is not None and caps.simd_width else 1
 
 
 def _layout_nhwc(_target, _options, _report) -> list[tvm.transform.Pass]:
@@ -148,6 +162,7 @@ REGISTRY = MappingProxyType(
                 "remove all-zero output channels of convolutions and dense layers (pruned "
                 "filters) and what depends on them, their constants folded into the consumers",
                 _shrink_channels,
+                options=MappingProxyType({"round_to": 0}),  # 0: the target's fp32 lanes
                 layouts=("NCHW",),
             ),
             Rewrite(

@@ -69,7 +69,8 @@ def _materialize(value: np.ndarray, shape) -> np.ndarray | None:
 class ChannelGraph:
     """Analysis of one Relax function; read by tvmedge.rewrites.prune.shrink."""
 
-    def __init__(self, func: relax.Function):
+    def __init__(self, func: relax.Function, round_to: int = 1):
+        self.round_to = round_to  # a producer keeps a multiple of this many channels
         self.parent: list[int] = []
         self.pinned: list[bool] = []
         self.chans: dict[relax.Var, Channels] = {}
@@ -403,7 +404,8 @@ class ChannelGraph:
     # -- decisions ---------------------------------------------------------------------------
     def _decide(self) -> None:
         """Remove every slot constant everywhere it appears, then keep what the rewrite needs:
-        one channel per tensor, whole-group patterns, contributions it can compute."""
+        one channel per tensor, whole-group patterns, whole vectors of channels per producer,
+        contributions it can compute."""
         while True:
             busy = set()
             for ch in self._all_channels():
@@ -442,6 +444,14 @@ class ChannelGraph:
                 if len(extra):
                     self._pin(group[extra].tolist())
                     changed = True
+        for var in self.zero if self.round_to > 1 else ():  # whole vectors of channels
+            gone = self.removed(self.chans[var])
+            kept = int((~gone).sum())
+            want = min(len(gone), -(-kept // self.round_to) * self.round_to)
+            if want > kept:
+                back = np.flatnonzero(gone)[: want - kept]
+                self._pin([self.chans[var].slots[i] for i in back])
+                changed = True
         for var, data in self.consumers.items():
             din = self.chans[data]
             gone = self.removed(din)

@@ -156,8 +156,12 @@ def check_names(spec: PruneSpec, proto: onnx.ModelProto) -> None:
             )
 
 
-def prune_model(proto: onnx.ModelProto, spec: PruneSpec) -> tuple[onnx.ModelProto, dict]:
-    """A copy of ``proto`` with the chosen filters zeroed, and the report of what was."""
+def prune_model(
+    proto: onnx.ModelProto, spec: PruneSpec, round_to: int = 1
+) -> tuple[onnx.ModelProto, dict]:
+    """A copy of ``proto`` with the chosen filters zeroed, and the report of what was.
+    ``round_to``: each group keeps a multiple of this many channels (shrink-channels keeps
+    whole vectors anyway: zeroing more would cost accuracy for nothing)."""
     check_names(spec, proto)
     inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
     groups, _ = _group_graph(proto, inits)
@@ -174,7 +178,8 @@ def prune_model(proto: onnx.ModelProto, spec: PruneSpec) -> tuple[onnx.ModelProt
             left += names
             continue
         size = groups.size[g]
-        count = min(int(ratio * size), size - 1)
+        kept = -(-(size - int(ratio * size)) // round_to) * round_to
+        count = size - min(max(kept, 1), size)
         if count == 0:
             continue
         score = sum(_norms(inits[w], axis, spec.criterion) for _, w, axis, _ in members)

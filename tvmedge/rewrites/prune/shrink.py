@@ -178,9 +178,10 @@ def _layers(graph: ChannelGraph) -> tuple[dict, int, int]:
     return layers, found, kept_zero
 
 
-def shrink_channels(report: dict) -> tvm.transform.Pass:
+def shrink_channels(report: dict, round_to: int = 1) -> tvm.transform.Pass:
     """The pass; it fills ``report`` with the layers shrunk, parameters and MACs before and
-    after, and the zero filters it had to keep."""
+    after, and the zero filters it had to keep. ``round_to``: every producer keeps a multiple
+    of this many channels (or all), so its kernels tile whole vectors."""
 
     @tvm.transform.module_pass(opt_level=0, name="tvmedge.ShrinkChannels")
     def _pass(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
@@ -189,7 +190,7 @@ def shrink_channels(report: dict) -> tvm.transform.Pass:
         for gvar, func in list(mod.functions.items()):
             if not isinstance(func, relax.Function) or not has_zero_filters(func):
                 continue  # the common case, a model nobody pruned: nothing to analyse
-            graph = ChannelGraph(func)
+            graph = ChannelGraph(func, round_to)
             if not graph.zero:
                 continue
             found_layers, f, k = _layers(graph)
