@@ -15,8 +15,9 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
+from tvmedge.rewrites.prune.channels import split_bounds
 from tvmedge.rewrites.prune.cost import cost
-from tvmedge.rewrites.prune.graph import ChannelGraph, split_bounds
+from tvmedge.rewrites.prune.graph import ChannelGraph
 
 
 def _const(array: np.ndarray, dtype: str) -> relax.Constant:
