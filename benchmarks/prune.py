@@ -8,8 +8,10 @@ with 50% of every conv's filters zeroed by ``torch.nn.utils.prune.ln_structured`
 its own, so filters coupled through a residual add mostly stay), and the same networks, dense,
 pruned by ``--prune channels=0.5`` (coupled channels zeroed together). Each is compiled for
 ``--target host`` twice, with the default rewrites and without shrink-channels, and both
-artifacts are timed at 1 thread in alternating rounds in one process (tvmedge.bench.timing).
-Writes benchmarks/results/prune-MCPU-DATE.json and the BENCHMARKS.md section ``prune-MCPU``.
+artifacts are timed at 1 thread in alternating rounds in a fresh process (tvmedge.bench.timing).
+``--real`` adds ResNet-18 and MobileNetV2 (benchmarks/models.py, 224x224) pruned by
+``--prune channels=0.3``. Writes benchmarks/results/prune-MCPU-DATE.json and the BENCHMARKS.md
+section ``prune-MCPU``.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import models  # noqa: E402
 from run import write_section  # noqa: E402
 
 from tests.prune_models import MODELS, export_zeroed  # noqa: E402
@@ -38,11 +40,23 @@ from tvmedge.bench.compare import machine  # noqa: E402
 from tvmedge.bench.timing import summarize, time_runs  # noqa: E402
 from tvmedge.rewrites.prune import parse_prune, prune_model  # noqa: E402
 
-SHAPE = {"x": (1, 3, 32, 32)}
+REAL = ("resnet18", "mobilenetv2")  # benchmarks/models.py, --prune channels=0.3 with --real
 
 
-def _models(work: Path, width: int) -> dict[str, Path]:
+def _shape(path: Path) -> dict[str, tuple[int, ...]]:
+    """The model's input bound to batch 1 (its other dims are static)."""
+    (inp,) = onnx.load(path, load_external_data=False).graph.input
+    dims = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
+    return {inp.name: tuple(dims)}
+
+
+def _models(work: Path, width: int, real: bool) -> dict[str, Path]:
     paths = {}
+    for name in REAL if real else ():
+        dense = models.export(name, work / f"{name}.onnx")
+        pruned, _ = prune_model(onnx.load(dense), parse_prune("channels=0.3"), round_to=16)
+        onnx.save(pruned, work / f"{name}-prune30.onnx")
+        paths[f"{name} --prune channels=0.3"] = work / f"{name}-prune30.onnx"
     for name in MODELS:
         zeroed = work / f"{name}-ln50.onnx"
         export_zeroed(name, 0.5, zeroed, width=width)
@@ -59,7 +73,12 @@ def _models(work: Path, width: int) -> dict[str, Path]:
 def _compile(path: Path, out: Path, shrink: bool) -> dict:
     specs = rewrites.DEFAULT if shrink else rewrites.without("shrink-channels")
     result = api.compile(
-        path, output=out, input_shapes=SHAPE, rewrites=specs, force=True, log=lambda _m: None
+        path,
+        output=out,
+        input_shapes=_shape(path),
+        rewrites=specs,
+        force=True,
+        log=lambda _m: None,
     )
     records = [r for r in result.manifest["rewrites"] if r["name"] == "shrink-channels"]
     return records[0]["report"] if records else {}
@@ -68,11 +87,11 @@ def _compile(path: Path, out: Path, shrink: bool) -> dict:
 def _time(work: Path, rounds: int, repeat: int, warmup: int) -> dict:
     """p50 etc. of the two artifacts in ``work``, alternating, in this (fresh) process: timed in
     the process that compiled them, both ran 50-100x slower here."""
-    feeds = {"x": np.random.default_rng(0).standard_normal(SHAPE["x"]).astype(np.float32)}
-    models = {k: runtime.load(work / f"{k}.tvmedge", threads=1) for k in ("kept", "shrunk")}
-    times = {k: [] for k in models}
+    loaded = {k: runtime.load(work / f"{k}.tvmedge", threads=1) for k in ("kept", "shrunk")}
+    feeds = api.random_inputs(loaded["kept"].get_inputs())
+    times = {k: [] for k in loaded}
     for _ in range(rounds):
-        for k, m in models.items():
+        for k, m in loaded.items():
             times[k] += time_runs(lambda m=m: m.run(None, feeds), warmup=warmup, repeat=repeat)
     return {k: summarize(v) for k, v in times.items()}
 
@@ -84,8 +103,8 @@ def section(result: dict, date: str) -> str:
         f"{info['cpu']} (LLVM {result['mcpu']}), 1 thread, batch 1, {date}; {args['rounds']} "
         f"alternating rounds of {args['repeat']} runs (`benchmarks/prune.py`), layers rounded to "
         "whole 16-lane vectors. The machine was shared with 4-5 other jobs on its 2 cores (load "
-        "average 13-16) while this ran: the unshrunk ResNet's p50 was 5-12x its minimum, so the "
-        "minimum (the least disturbed run) is shown too. ln_structured zeroes each conv alone, "
+        "average 13-16) while this ran, so a p50 can be several times the minimum (the least "
+        "disturbed run); both are shown. ln_structured zeroes each conv alone, "
         "so zeroed filters coupled through a residual add mostly stay (zero_kept in the JSON); "
         "--prune zeroes coupled channels together.",
         "",
@@ -111,6 +130,7 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--width", type=int, default=4, help="channel multiplier of the models")
+    p.add_argument("--real", action="store_true", help="add ResNet-18 and MobileNetV2 rows")
     p.add_argument("--time-only", metavar="DIR", help=argparse.SUPPRESS)  # the child's job
     args = p.parse_args()
     if args.time_only:
@@ -120,7 +140,7 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for label, path in _models(work, args.width).items():
+        for label, path in _models(work, args.width, args.real).items():
             report = _compile(path, work / "shrunk.tvmedge", True)
             _compile(path, work / "kept.tvmedge", False)
             child = [sys.executable, __file__, "--time-only", str(work)]
