@@ -257,3 +257,32 @@ def test_nothing_zeroed_leaves_the_module_as_it_was(tmp_path):
     report, before, after = _shrink(path)
     assert report["params"] == [20, 20] and report["layers"] == {}
     tvm.ir.assert_structural_equal(before, after)
+
+
+def test_conv1d_chain_with_pooling_as_in_signal_models(tmp_path):
+    """EEG/ECG-style: Conv1d (zeroed filters, biases) -> relu -> MaxPool1d -> depthwise Conv1d
+    (zero padding: per-position constants) -> Conv1d -> flatten -> Gemm."""
+    rng = np.random.default_rng(8)
+    inits = {
+        "w1": _filters(rng, (8, 2, 5), zero=(0, 3, 5, 6)),
+        "b1": rng.standard_normal(8),
+        "wd": rng.standard_normal((8, 1, 3)),
+        "w2": rng.standard_normal((6, 8, 3)),
+        "b2": rng.standard_normal(6),
+        "wf": rng.standard_normal((4, 6 * 12)),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c"], pads=[2, 2]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2], strides=[2]),
+        helper.make_node("Conv", ["p", "wd"], ["d"], group=8, pads=[1, 1]),
+        helper.make_node("Conv", ["d", "w2", "b2"], ["e"], pads=[1, 1]),
+        helper.make_node("Flatten", ["e"], ["f"]),
+        helper.make_node("Gemm", ["f", "wf"], ["y"], transB=1),
+    ]
+    path = _save(tmp_path, "signal", nodes, inits, [("x", [1, 2, 24])], ["y"])
+    report, _, after = _shrink(path)
+    assert _layer(report, "conv1d#0")["channels"] == [8, 4]
+    assert _layer(report, "conv1d#1")["channels"] == [8, 4]  # the depthwise one
+    assert report["macs"][1] < report["macs"][0]
+    _check(path, after, {"x": rng.standard_normal((1, 2, 24)).astype(np.float32)})

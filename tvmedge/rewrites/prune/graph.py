@@ -224,15 +224,14 @@ class ChannelGraph(OpRules):
         pads = numeric.ints(call.attrs.padding)
         ws = w[:, index] if role == "conv" else w[index]
         if role == "conv" and uniform(x, 1) and not any(pads):
-            return np.einsum("c,oc->o", x.reshape(-1), ws.sum(axis=(2, 3))).reshape(1, -1, 1, 1)
+            total = np.einsum("c,oc->o", x.reshape(-1), ws.sum(axis=tuple(range(2, ws.ndim))))
+            return total.reshape(1, -1, *[1] * (ws.ndim - 2))
         shape = static_shape(self.consumers[var])
         full = materialize(x, None if shape is None else [shape[0], len(index), *shape[2:]])
         if full is None:
             return False
-        if role == "conv":
-            out = numeric.conv2d(full, ws, call.attrs)
-        else:
-            out = numeric.conv2d_transpose(full, ws, call.attrs)
-        if np.all(out == out[:, :, :1, :1]):
-            out = out[:, :, :1, :1]
+        out = numeric.conv(full, ws, call.attrs, transposed=role == "transpose")
+        corner = out[(slice(None), slice(None), *[slice(0, 1)] * (out.ndim - 2))]
+        if np.all(out == corner):
+            out = corner
         return out

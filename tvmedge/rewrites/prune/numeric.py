@@ -9,6 +9,7 @@ for transposed convolutions), batch 1: these values do not depend on the input.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -46,6 +47,36 @@ SCALAR = {**BINARY, "relax.isnan": np.isnan, "relax.where": np.where}
 
 def ints(values) -> list[int]:
     return [int(v) for v in values]
+
+
+def _as_2d(attrs) -> SimpleNamespace:
+    """A 1-D conv's or pool's attributes as those of the 2-D op over [N, C, 1, W]."""
+    out = {}
+    for key in ("groups", "ceil_mode", "count_include_pad"):
+        if hasattr(attrs, key):
+            out[key] = getattr(attrs, key)
+    for key in ("strides", "dilation", "pool_size", "output_padding"):
+        if hasattr(attrs, key):
+            out[key] = [0 if key == "output_padding" else 1, *ints(getattr(attrs, key))]
+    left, right = ints(attrs.padding)
+    out["padding"] = [0, left, 0, right]
+    return SimpleNamespace(**out)
+
+
+def conv(x: np.ndarray, w: np.ndarray, attrs, transposed: bool = False) -> np.ndarray:
+    """conv1d or conv2d (transposed: conv2d_transpose) of ``x``, by its rank."""
+    fn = conv2d_transpose if transposed else conv2d
+    if x.ndim == 4:
+        return fn(x, w, attrs)
+    return fn(x[:, :, None], w[:, :, None], _as_2d(attrs))[:, :, 0]
+
+
+def pool(name: str, x: np.ndarray, attrs) -> np.ndarray | None:
+    """max/avg pool1d or pool2d of ``x``, by its rank; None for ceil mode."""
+    if x.ndim == 4:
+        return pool2d(name, x, attrs)
+    out = pool2d(name.replace("1d", "2d"), x[:, :, None], _as_2d(attrs))
+    return None if out is None else out[:, :, 0]
 
 
 def _windows(x: np.ndarray, kernel, strides, dilation, padding, fill: float = 0.0):

@@ -34,10 +34,11 @@ class OpRules:
         return ch
 
     def conv2d(self, var, call) -> bool:
+        """conv2d and conv1d, channels first."""
         data, weight = call.args
         attrs = call.attrs
         layouts = (attrs.data_layout, attrs.kernel_layout, attrs.out_layout)
-        if layouts not in (("NCHW", "OIHW", "NCHW"), ("NCHW", "OIHW", "")):
+        if layouts not in _CONV_LAYOUTS:
             return False
         if not isinstance(weight, tvm.ir.GenericConst):
             return False
@@ -47,7 +48,7 @@ class OpRules:
         zero = ~np.any(w.reshape(o, -1) != 0, axis=1)
         din = self._input(data, 1)
         self.weights[var], self.zero[var] = w, zero
-        zeros = np.zeros((1, o, 1, 1))
+        zeros = np.zeros((1, o, *[1] * (w.ndim - 2)))
         if groups == 1:
             if din is not None:
                 self.consumers[var] = data
@@ -65,11 +66,12 @@ class OpRules:
 
     def _depthwise_value(self, din: Channels, w, call) -> np.ndarray | None:
         if not din.mask.any():
-            return np.zeros((1, w.shape[0], 1, 1))
+            return np.zeros((1, w.shape[0], *[1] * (w.ndim - 2)))
         if uniform(din.value, 1) and not any(numeric.ints(call.attrs.padding)):
-            return din.value * w.sum(axis=(1, 2, 3)).reshape(1, -1, 1, 1)
+            total = w.sum(axis=tuple(range(1, w.ndim)))
+            return din.value * total.reshape(1, -1, *[1] * (w.ndim - 2))
         x = materialize(din.value, static_shape(call.args[0]))
-        return None if x is None else numeric.conv2d(x, w, call.attrs)
+        return None if x is None else numeric.conv(x, w, call.attrs)
 
     def conv2d_transpose(self, var, call) -> bool:
         data, weight = call.args
@@ -143,23 +145,26 @@ class OpRules:
         return self._track(var, "channelwise", Channels(ch.axis, ch.slots, ch.mask, value))
 
     def pool(self, var, call) -> bool:
+        """max/avg pool1d and pool2d, adaptive (global) average pooling, channels first."""
         ch = self.chans.get(call.args[0])
         name, attrs = op_name(call), call.attrs
-        if ch is None or ch.axis != 1 or getattr(attrs, "layout", "NCHW") != "NCHW":
+        if ch is None or ch.axis != 1 or getattr(attrs, "layout", "NCHW") not in ("NCHW", "NCW"):
             return False
-        if name == "relax.nn.adaptive_avg_pool2d":
-            size = attrs.output_size
-            if size is not None and numeric.ints(size) not in ([1], [1, 1]):
-                return False
+        rank, n = ch.value.ndim, len(ch.slots)
+        adaptive = name.startswith("relax.nn.adaptive_avg_pool")
+        size = attrs.output_size if adaptive else None
+        if size is not None and any(d != 1 for d in numeric.ints(size)):
+            return False
         x = materialize(ch.value, static_shape(call.args[0])) if ch.mask.any() else None
-        if x is None:
-            value, mask = np.zeros((1, len(ch.slots), 1, 1)), np.zeros(len(ch.slots), bool)
-        elif name == "relax.nn.adaptive_avg_pool2d":
-            value, mask = x.mean(axis=(2, 3), keepdims=True), ch.mask
-        else:
-            value, mask = numeric.pool2d(name, x, attrs), ch.mask
-            if value is None:
-                value, mask = np.zeros((1, len(ch.slots), 1, 1)), np.zeros(len(ch.slots), bool)
+        value = None
+        if x is not None:
+            spatial = tuple(range(2, rank))
+            value = (
+                x.mean(axis=spatial, keepdims=True) if adaptive else numeric.pool(name, x, attrs)
+            )
+        mask = ch.mask if value is not None else np.zeros(n, bool)
+        if value is None:
+            value = np.zeros((1, n, *[1] * (rank - 2)))
         return self._track(var, "channelwise", Channels(1, ch.slots, mask, value))
 
     def reduce(self, var, call) -> bool:
@@ -254,8 +259,15 @@ class OpRules:
         return self._track(var, "flatten", flat)
 
 
+_CONV_LAYOUTS = (
+    ("NCHW", "OIHW", "NCHW"),
+    ("NCHW", "OIHW", ""),
+    ("NCW", "OIW", "NCW"),
+    ("NCW", "OIW", ""),
+)
 HANDLERS = {
     "relax.nn.conv2d": OpRules.conv2d,
+    "relax.nn.conv1d": OpRules.conv2d,
     "relax.nn.conv2d_transpose": OpRules.conv2d_transpose,
     "relax.matmul": OpRules.matmul,
     "relax.clip": OpRules.unary,
@@ -264,6 +276,9 @@ HANDLERS = {
     "relax.nn.max_pool2d": OpRules.pool,
     "relax.nn.avg_pool2d": OpRules.pool,
     "relax.nn.adaptive_avg_pool2d": OpRules.pool,
+    "relax.nn.max_pool1d": OpRules.pool,
+    "relax.nn.avg_pool1d": OpRules.pool,
+    "relax.nn.adaptive_avg_pool1d": OpRules.pool,
     "relax.mean": OpRules.reduce,
     "relax.max": OpRules.reduce,
     "relax.sum": OpRules.reduce,

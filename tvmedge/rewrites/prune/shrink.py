@@ -73,7 +73,8 @@ class _Shrink(PyExprMutator):
     def _depthwise(self, var, call):
         kept = self.graph.kept(var)
         a = call.attrs
-        return relax.op.nn.conv2d(
+        conv = relax.op.nn.conv2d if call.op.name == "relax.nn.conv2d" else relax.op.nn.conv1d
+        return conv(
             self.visit_expr(call.args[0]),
             _const(self.graph.weights[var][kept], str(call.args[1].ty.dtype)),
             strides=a.strides,
@@ -136,7 +137,12 @@ class _Shrink(PyExprMutator):
         return relax.op.reshape(self.visit_expr(call.args[0]), shape)
 
 
-_AXIS = {"relax.nn.conv2d": 0, "relax.nn.conv2d_transpose": 1, "relax.matmul": 1}
+_AXIS = {
+    "relax.nn.conv2d": 0,
+    "relax.nn.conv1d": 0,
+    "relax.nn.conv2d_transpose": 1,
+    "relax.matmul": 1,
+}
 
 
 def has_zero_filters(func: relax.Function) -> bool:
