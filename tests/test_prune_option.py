@@ -166,3 +166,12 @@ def test_prune_then_shrink_removes_every_zeroed_filter_of_a_mobilenet(tmp_path):
         after,
         {"x": np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)},
     )
+
+
+def test_tune_with_prune_sees_the_shrunk_kernels(resnet, tmp_path):
+    """tune --prune extracts the kernels compile --prune builds, with fewer channels."""
+    kwargs = {"input_shapes": {"x": (1, 3, 32, 32)}, "tuning_logs": tmp_path, "dry_run": True}
+    plain = api.tune(resnet, log=lambda _m: None, **kwargs)
+    pruned = api.tune(resnet, prune="channels=0.5", log=lambda _m: None, **kwargs)
+    flop = lambda report: sum(s["flop"] * s["weight"] for s in report["before"])  # noqa: E731
+    assert flop(pruned) < 0.8 * flop(plain)

@@ -188,6 +188,20 @@ class _Pruning:
         log(f"pruned {summary(record)}")
         return [record]
 
+    def zeroed_copy(self, model):
+        """(a temporary folder, the zeroed model's file in it), None without --prune; the
+        folder is removed when it is garbage."""
+        if self.spec is None:
+            return None
+        import onnx
+
+        from tvmedge.frontend import load_onnx
+
+        folder = tempfile.TemporaryDirectory(prefix="tvmedge-prune-")
+        path = Path(folder.name) / Path(model).name
+        onnx.save(self._prepare(load_onnx(model).proto), str(path))
+        return folder, path
+
     @contextlib.contextmanager
     def reference(self, loaded):
         if self.proto is None:
@@ -316,10 +330,14 @@ def tune(
     seeds_only: bool = False,
     ship: str | Path | None = None,
     rewrites: tuple[str, ...] = _rewrites.DEFAULT,
+    prune: str | None = None,
     progress: Callable[[dict], None] | None = None,
     log: Log = _stderr,
 ) -> dict:
     """Tune the model's kernels for ``target`` into the tuning-log cache; returns a report.
+
+    ``prune``: as compile's: the kernels of the model pruned the same way (compile with the
+    same setting to use them).
 
     ``trials`` and ``time_budget`` (minutes) bound this run; ``trials_per_task`` caps each
     kernel over all runs (the target's default), so repeated runs resume and never redo work.
@@ -345,6 +363,9 @@ def tune(
         )
     _toolchain.resolve(resolved)  # the builder links every candidate with it
     tvm_target = resolved.tvm_target()
+    # the zeroed model's file, for the tuning worker; its folder goes when tune returns
+    zeroed = _Pruning(prune, rewrites, _rewrites.lanes(resolved)).zeroed_copy(model)
+    model = zeroed[1] if zeroed is not None else model
     try:
         mod = pipeline.tuning_module(model, input_shapes or {}, resolved, rewrites)
         extracted = _tasks.extract(mod, pipeline.search_target(resolved))

@@ -29,12 +29,7 @@ def add_parser(sub) -> None:
         "schedule of the nearest tuned kernel of the same kind",
     )
     add_no_winograd(p)
-    p.add_argument(
-        "--prune",
-        metavar="channels=R,criterion=l1|l2,NODE=R,skip=NODE",
-        help="zero the lowest-norm filters of every layer (or of the named ONNX nodes; skip= "
-        "repeats), channels coupled through adds together, then remove them (shrink-channels)",
-    )
+    add_prune(p)
     p.add_argument(
         "--error-on-untuned",
         action="store_true",
@@ -59,6 +54,16 @@ def add_no_winograd(p) -> None:
         action="store_true",
         help="keep 3x3 convolutions direct (Winograd rounds differently: ~1e-6 relative "
         "per layer); compile and tune must agree on it",
+    )
+
+
+def add_prune(p) -> None:
+    p.add_argument(
+        "--prune",
+        metavar="channels=R,criterion=l1|l2,NODE=R,skip=NODE",
+        help="zero the lowest-norm filters of every layer (or of the named ONNX nodes; skip= "
+        "repeats), channels coupled through adds together, then remove them (shrink-channels)"
+        "; compile and tune must agree on it",
     )
 
 

@@ -7,7 +7,7 @@ import time
 from tabulate import tabulate
 
 from tvmedge import api
-from tvmedge.cli.compile import add_input_shape, add_no_winograd, rewrite_names
+from tvmedge.cli.compile import add_input_shape, add_no_winograd, add_prune, rewrite_names
 from tvmedge.frontend import parse_bindings
 
 
@@ -34,6 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--rpc-key", help="device key registered with the tracker")
     p.add_argument("--dry-run", action="store_true", help="list tasks and cache state only")
     add_no_winograd(p)
+    add_prune(p)
     p.add_argument(
         "--seeds-only",
         action="store_true",
@@ -102,6 +103,7 @@ def handle(args) -> int:
         seeds_only=args.seeds_only,
         ship=args.ship,
         rewrites=rewrite_names(args),
+        prune=args.prune,
         progress=Progress(),
     )
     if sys.stderr.isatty():
