@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import numpy as np
 from tvmedge import rewrites as _rewrites
 from tvmedge import targets as _targets
 from tvmedge.bench.agreement import DEFAULT_ATOL, DEFAULT_RTOL
-from tvmedge.errors import BuildError, FeedError, InternalError, TvmedgeError
+from tvmedge.errors import BuildError, FeedError, InternalError, PruneError, TvmedgeError
 
 Log = Callable[[str], None]
 
@@ -63,11 +64,15 @@ def compile(
     allow_external_data: bool = False,
     release: int | None = None,
     golden: bool = False,
+    prune: str | None = None,
     log: Log = _stderr,
 ) -> CompileResult:
     """Compile an ONNX model for ``target`` into an artifact directory and return where it is.
 
     ``rewrites``: names or ``(name, {option: value})`` pairs (tvmedge.rewrites.plan).
+    ``prune``: ``"channels=0.3,criterion=l1,NODE=0.5,skip=NODE"`` (or a PruneSpec): zero the
+    lowest-norm filters before import; shrink-channels removes them, the compile check compares
+    with ONNX Runtime on the zeroed model, and the manifest records what was pruned.
     ``check``: before the artifact is moved into place, load and run it once in a child
     process and compare it with ONNX Runtime (host-runnable CPU artifacts; cross-compiled ones
     are checked with `tvmedge verify-bundle`).
@@ -124,6 +129,12 @@ def compile(
     cuda = _toolchain.resolve_nvcc(resolved) if resolved.family == "cuda" else None
     extras = [bundle_writer(resolved, toolchain, runtime_dir)] if bundle else []
     features = machine.required_features(resolved.tvm_target())
+    pruning = _Pruning(prune, rewrites, _rewrites.lanes(resolved))
+    if pruning.spec is not None and quant_settings is not None:
+        raise PruneError(
+            "--prune and --quantize in one compile are not supported yet: prune first "
+            "(compile --prune ... --save-pruned is not there either), or drop one of them"
+        )
     with contextlib.ExitStack() as stack:
         quant = None
         if quant_settings is not None:  # bad data fails here, before anything is logged
@@ -135,7 +146,10 @@ def compile(
                 )
             )
         imported = pipeline.import_model(
-            quant.model if quant else model, input_shapes, allow_external_data=allow_external_data
+            quant.model if quant else model,
+            input_shapes,
+            allow_external_data=allow_external_data,
+            prepare=pruning.prepare,
         )
         log(f"target {resolved.describe()}")
         logs = _find_logs(resolved, tuning_logs, log) if use_tuning_logs else None
@@ -176,7 +190,9 @@ def compile(
             inputs=inputs,
             outputs=outputs,
             target=resolved,
-            rewrites=([quant.record()] if quant else []) + [c.to_json() for c in built.rewrites],
+            rewrites=([quant.record()] if quant else [])
+            + pruning.records(built.rewrites, log)
+            + [c.to_json() for c in built.rewrites],
             build_seconds=seconds,
             toolchain=toolchain.to_json() | ({"nvcc": cuda} if cuda else {}),
             tuning={
@@ -199,10 +215,11 @@ def compile(
             extras.append(kernels_writer(executable, cuda))
         if release is not None:
             manifest["release"] = release
+        reference = stack.enter_context(pruning.reference(loaded))  # what ORT checks against
         if golden:
-            extras.append(golden_writer(loaded.file, inputs, outputs))
+            extras.append(golden_writer(reference, inputs, outputs))
         extras.append(sbom_writer(manifest))  # last: it lists the files the others wrote
-        checker = _check.checker(resolved, loaded.file, enabled=check, log=log)
+        checker = _check.checker(resolved, reference, enabled=check, log=log)
         manifest = write_artifact(
             out,
             executable=executable,
@@ -217,6 +234,73 @@ def compile(
         elapsed = time.perf_counter() - start
         log(f"wrote {out} in {elapsed:.1f} s")
         return CompileResult(path=out, manifest=manifest, seconds=elapsed)
+
+
+class _Pruning:
+    """``--prune`` within one compile: checked before any work, applied to the loaded graph,
+    recorded in the manifest, and the zeroed model written for the compile check."""
+
+    def __init__(self, prune, rewrite_specs, round_to: int):
+        from tvmedge.errors import PruneError
+        from tvmedge.rewrites.prune import PruneSpec, parse_prune
+
+        self.spec = parse_prune(prune) if isinstance(prune, str) else prune
+        if self.spec is not None and not isinstance(self.spec, PruneSpec):
+            raise PruneError(f"prune must be a string like 'channels=0.3', not {prune!r}")
+        names = [s if isinstance(s, str) else s[0] for s in rewrite_specs]
+        if self.spec is not None and "shrink-channels" not in names:
+            raise PruneError(
+                "--prune zeroes filters that the shrink-channels rewrite removes: keep it "
+                "in the rewrites (it is in the default ones)"
+            )
+        self.zeroed: dict | None = None
+        self.proto = None
+        self.round_to = round_to
+        self.prepare = None if self.spec is None else self._prepare
+
+    def _prepare(self, proto):
+        from tvmedge.rewrites.prune import prune_model
+
+        self.proto, self.zeroed = prune_model(proto, self.spec, self.round_to)
+        return self.proto
+
+    def records(self, chosen, log: Log) -> list[dict]:
+        if self.spec is None:
+            return []
+        from tvmedge.rewrites.prune import prune_record
+        from tvmedge.rewrites.prune.record import summary
+
+        shrunk = next((c.report for c in chosen if c.name == "shrink-channels"), {})
+        record = prune_record(self.spec, self.zeroed, shrunk)
+        log(f"pruned {summary(record)}")
+        return [record]
+
+    def zeroed_copy(self, model, allow_external_data: bool = False):
+        """(a temporary folder, the zeroed model's file in it), None without --prune; the
+        folder is removed when it is garbage."""
+        if self.spec is None:
+            return None
+        import onnx
+
+        from tvmedge.frontend import load_onnx
+
+        folder = tempfile.TemporaryDirectory(prefix="tvmedge-prune-")
+        path = Path(folder.name) / Path(model).name
+        proto = load_onnx(model, allow_external_data=allow_external_data).proto
+        onnx.save(self._prepare(proto), str(path))
+        return folder, path
+
+    @contextlib.contextmanager
+    def reference(self, loaded):
+        if self.proto is None:
+            yield loaded.file  # the input gate's private copy
+            return
+        import onnx
+
+        with tempfile.TemporaryDirectory(prefix="tvmedge-prune-") as tmp:
+            path = Path(tmp) / f"{loaded.path.stem}.pruned.onnx"
+            onnx.save(self.proto, str(path))
+            yield path
 
 
 def _find_logs(target, tuning_logs, log: Log):
@@ -360,10 +444,14 @@ def tune(
     ship: str | Path | None = None,
     rewrites: tuple[str, ...] = _rewrites.DEFAULT,
     allow_external_data: bool = False,
+    prune: str | None = None,
     progress: Callable[[dict], None] | None = None,
     log: Log = _stderr,
 ) -> dict:
     """Tune the model's kernels for ``target`` into the tuning-log cache; returns a report.
+
+    ``prune``: as compile's: the kernels of the model pruned the same way (compile with the
+    same setting to use them).
 
     ``trials`` and ``time_budget`` (minutes) bound this run; ``trials_per_task`` caps each
     kernel over all runs (the target's default), so repeated runs resume and never redo work.
@@ -389,6 +477,11 @@ def tune(
         )
     _toolchain.resolve(resolved)  # the builder links every candidate with it
     tvm_target = resolved.tvm_target()
+    # the zeroed model's file, for the tuning worker; its folder goes when tune returns
+    zeroed = _Pruning(prune, rewrites, _rewrites.lanes(resolved)).zeroed_copy(
+        model, allow_external_data
+    )
+    model = zeroed[1] if zeroed is not None else model
     try:
         mod = pipeline.tuning_module(
             model, input_shapes or {}, resolved, rewrites, allow_external_data=allow_external_data

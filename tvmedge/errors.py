@@ -56,6 +56,11 @@ class FeedError(TvmedgeError, ValueError):
     """Inputs passed to Model.run have the wrong names, dtypes or shapes."""
 
 
+class PruneError(TvmedgeError, ValueError):
+    """A --prune setting is wrong: a ratio outside (0, 1), an unknown criterion, a node name
+    that is no prunable layer of the model."""
+
+
 class BuildError(TvmedgeError, RuntimeError):
     """TVM failed to compile a model that it imported; carries the compiler's message."""
 

@@ -13,10 +13,12 @@ family's default schedules (tvmedge's CPU rules in tvmedge/schedules, DLight's f
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import onnx
 import tvm
 from tvm import relax
 
@@ -51,11 +53,15 @@ def import_model(
     *,
     static: bool = False,
     allow_external_data: bool = False,
+    prepare: Callable[[onnx.ModelProto], onnx.ModelProto] | None = None,
 ) -> Imported:
     """Load and check ``model``, bind ``input_shapes``, import it. ``static``: every input dim
     must be bound (tuning measures kernels of fixed shapes). ``allow_external_data``: read
-    tensors stored in files next to the model (frontend/external_data.py)."""
+    tensors stored in files next to the model (frontend/external_data.py). ``prepare``: applied
+    to the loaded graph before anything else sees it (``--prune`` zeroes filters there)."""
     loaded = load_onnx(model, allow_external_data=allow_external_data)
+    if prepare is not None:
+        loaded = dataclasses.replace(loaded, proto=prepare(loaded.proto))
     check_supported(loaded.proto)
     inputs = bind(graph_inputs(loaded.proto), input_shapes or {})
     check_bound_sizes(inputs, f"'{loaded.path}'")

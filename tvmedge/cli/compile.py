@@ -42,6 +42,7 @@ def add_parser(sub) -> None:
         action="store_true",
         help="bundle golden inputs and ONNX Runtime's outputs (golden.npz) for update checks",
     )
+    add_prune(p)
     p.add_argument(
         "--error-on-untuned",
         action="store_true",
@@ -144,6 +145,16 @@ def add_allow_external_data(p) -> None:
     )
 
 
+def add_prune(p) -> None:
+    p.add_argument(
+        "--prune",
+        metavar="channels=R,criterion=l1|l2,NODE=R,skip=NODE",
+        help="zero the lowest-norm filters of every layer (or of the named ONNX nodes; skip= "
+        "repeats), channels coupled through adds together, then remove them (shrink-channels)"
+        "; compile and tune must agree on it",
+    )
+
+
 def rewrite_names(args) -> tuple[str, ...]:
     return rewrites.without("winograd") if args.no_winograd else rewrites.DEFAULT
 
@@ -185,5 +196,6 @@ def handle(args) -> int:
         allow_external_data=args.allow_external_data,
         release=args.release,
         golden=args.golden,
+        prune=args.prune,
     )
     return 0

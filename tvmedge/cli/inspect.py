@@ -119,6 +119,20 @@ def _quantize(m: dict) -> list[str]:
         f"           size: float model {size['float_model_bytes']} bytes, int8 model "
         f"{size['int8_model_bytes']} bytes{library}"
     )
+
+
+def _pruning(m: dict) -> list[str]:
+    from tvmedge.rewrites.prune.record import NAME, summary
+
+    lines = [f"pruned     {summary(r)}" for r in m["rewrites"] if r["name"] == NAME]
+    for r in m["rewrites"]:
+        report = r.get("report", {})
+        if r["name"] == "shrink-channels" and report.get("layers"):
+            (p0, p1), (m0, m1) = report["params"], report["macs"]
+            lines.append(
+                f"shrunk     {len(report['layers'])} layers: params {p0} -> {p1}, MACs {m0} -> "
+                f"{m1}, {report['zero_kept']} of {report['zero_filters']} zero filters kept"
+            )
     return lines
 
 
@@ -151,6 +165,7 @@ def handle(args) -> int:
         *_bundle(m),
         "rewrites   " + (", ".join(r["name"] for r in m["rewrites"]) or "none"),
         *_quantize(m),
+        *_pruning(m),
         "tuning     " + _tuning(m["tuning"]),
         "versions   " + " ".join(f"{k} {v}" for k, v in m["versions"].items()),
         "files      "

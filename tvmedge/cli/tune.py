@@ -11,6 +11,7 @@ from tvmedge.cli.compile import (
     add_allow_external_data,
     add_input_shape,
     add_no_winograd,
+    add_prune,
     rewrite_names,
 )
 from tvmedge.frontend import parse_bindings
@@ -40,6 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="list tasks and cache state only")
     add_no_winograd(p)
     add_allow_external_data(p)
+    add_prune(p)
     p.add_argument(
         "--seeds-only",
         action="store_true",
@@ -109,6 +111,7 @@ def handle(args) -> int:
         ship=args.ship,
         rewrites=rewrite_names(args),
         allow_external_data=args.allow_external_data,
+        prune=args.prune,
         progress=Progress(),
     )
     if sys.stderr.isatty():

@@ -94,6 +94,7 @@ class _WeightFolder(PyExprMutator):
 
 @tvm.transform.module_pass(opt_level=0, name="tvmedge.FoldWeights")
 def fold_weights(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+    mod = mod.clone()  # a pass never changes its input (the caller may still hold it)
     for gvar, func in list(mod.functions.items()):
         if isinstance(func, relax.Function):
             folder = _WeightFolder(mod)
