@@ -34,11 +34,16 @@ def _value(expr, known: dict) -> np.ndarray | None:
     return None
 
 
+def _weight_dtype(dtype: str) -> bool:
+    """Float weights, and the int8 weights of quantized convs and matmuls."""
+    return dtype.startswith("float") or dtype in ("int8", "uint8")
+
+
 def _fold(call: relax.Call, known: dict) -> np.ndarray | None:
     if not isinstance(call.op, tvm.ir.Op):
         return None
     name = call.op.name
-    if not isinstance(call.ty, relax.TensorType) or not str(call.ty.dtype).startswith("float"):
+    if not isinstance(call.ty, relax.TensorType) or not _weight_dtype(str(call.ty.dtype)):
         return None  # weights only: integer index arithmetic stays with the shape passes
     if name in _BINARY or name in _UNARY:
         args = [_value(a, known) for a in call.args]
