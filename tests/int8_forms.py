@@ -58,42 +58,50 @@ def activation(rng, shape, q: Quant) -> np.ndarray:
     return rng.integers(lo, hi + 1, shape).astype(q.dtype)
 
 
-def conv(rng, n, c, hw, o, k, *, stride=1, pad=0, groups=1, q=Quant(), relu=True) -> tuple:
-    """(Relax module, reference function x -> y) of an int8 NCHW conv with its epilogue."""
+def conv(
+    rng, n, c, hw, o, k, *, stride=1, pad=0, groups=1, q=Quant(), relu=True, nhwc=False
+) -> tuple:
+    """(Relax module, reference function x -> y) of an int8 NCHW conv with its epilogue
+    (``nhwc``: the NHWC/HWIO form that layout-nhwc makes of it, for timing kernels alone)."""
     w = rng.integers(-127, 128, (o, c // groups, k, k)).astype(np.int8)
     bias, scale = _params(rng, c // groups * k * k, o)
     sums = w.astype(np.int64).sum(axis=(1, 2, 3))
-    x = relax.Var("x", relax.TensorType((n, c, *hw), q.dtype))
+    shape, pads = (
+        ((n, *hw, c), [0, 0, pad, pad, pad, pad, 0, 0])
+        if nhwc
+        else ((n, c, *hw), [0, 0, 0, 0, pad, pad, pad, pad])
+    )
+    x = relax.Var("x", relax.TensorType(shape, q.dtype))
     bb = relax.BlockBuilder()
     with bb.function("main", [x]):
         with bb.dataflow():
             data = x
             if pad:
-                pads = [0, 0, 0, 0, pad, pad, pad, pad]
                 data = bb.emit(relax.op.nn.pad(x, pads, pad_value=q.zp_x))
             acc = bb.emit(
                 relax.op.nn.conv2d(
                     data,
-                    relax.const(w),
+                    relax.const(w.transpose(2, 3, 1, 0).copy() if nhwc else w),
                     strides=stride,
                     padding=0,
                     groups=groups,
-                    data_layout="NCHW",
-                    kernel_layout="OIHW",
+                    data_layout="NHWC" if nhwc else "NCHW",
+                    kernel_layout="HWIO" if nhwc else "OIHW",
                     out_dtype="int32",
                 )
             )
-            y = _epilogue(bb, acc, sums, bias, scale, q, (1, o, 1, 1), relu)
+            per_o = (1, 1, 1, o) if nhwc else (1, o, 1, 1)
+            y = _epilogue(bb, acc, sums, bias, scale, q, per_o, relu)
             out = bb.emit_output(y)
         bb.emit_func_output(out)
 
     def reference(xa: np.ndarray) -> np.ndarray:
+        xa = xa.transpose(0, 3, 1, 2) if nhwc else xa
         xp = np.pad(xa, [(0, 0), (0, 0), (pad, pad), (pad, pad)], constant_values=q.zp_x)
         acc = _conv_int(xp.astype(np.int64), w.astype(np.int64), stride, groups)
-        per_o = (1, o, 1, 1)
-        return _requantize(
-            acc, sums.reshape(per_o), bias.reshape(per_o), scale.reshape(per_o), q, relu
-        )
+        per = (1, o, 1, 1)
+        y = _requantize(acc, sums.reshape(per), bias.reshape(per), scale.reshape(per), q, relu)
+        return y.transpose(0, 2, 3, 1) if nhwc else y
 
     return bb.get(), reference
 
