@@ -119,7 +119,8 @@ def run_check(folder: Path, model: Path, manifest: dict, *, timeout: float = TIM
                 "compared": False,
                 "reason": f"ONNX Runtime could not run the model: {child['reference_error']}",
             }
-        rows = compare(names, ours, _arrays(work / "onnxruntime.npz", names))
+        steps = _steps(model, names)
+        rows = compare(names, ours, _arrays(work / "onnxruntime.npz", names), steps=steps)
     bad = [r for r in rows if not r["ok"]]
     if bad:
         r = bad[0]
@@ -128,7 +129,19 @@ def run_check(folder: Path, model: Path, manifest: dict, *, timeout: float = TIM
             "seeded inputs; nothing was written. This is a tvmedge bug: please report it "
             "(--no-check writes the artifact unchecked)"
         )
-    return {**record, "compared": True, "rtol": RTOL, "atol": ATOL, "outputs": rows}
+    record = {**record, "compared": True, "rtol": RTOL, "atol": ATOL, "outputs": rows}
+    if steps:  # outputs of quantizing ops: one quantization step allowed (export.quant_steps)
+        record["quantization_steps"] = steps
+    return record
+
+
+def _steps(model: Path, names: list[str]) -> dict[str, float]:
+    import onnx
+
+    from tvmedge.export.quant_steps import quantization_steps
+
+    steps = quantization_steps(onnx.load(str(model), load_external_data=False))
+    return {n: steps[n] for n in names if n in steps}
 
 
 def _run_child(folder: Path, model: Path, work: Path, timeout: float) -> dict:
@@ -173,9 +186,17 @@ def _arrays(path: Path, names: list[str]) -> list[np.ndarray]:
         return [data[n] for n in names]
 
 
-def compare(names: list[str], ours: list[np.ndarray], ref: list[np.ndarray]) -> list[dict]:
+def compare(
+    names: list[str],
+    ours: list[np.ndarray],
+    ref: list[np.ndarray],
+    steps: dict[str, float] | None = None,
+) -> list[dict]:
     """Per output: same shape and dtype; exact for integers and booleans; for floats the same
-    non-finite values in the same places and the finite ones within ATOL + RTOL * max|ref|."""
+    non-finite values in the same places and the finite ones within ATOL + RTOL * max|ref|.
+    An output in ``steps`` (a quantized one: name -> one quantization step) may differ by up
+    to that step: int8 requantization rounds ties differently from ONNX Runtime's."""
+    steps = steps or {}
     rows = []
     for name, a, b in zip(names, ours, ref, strict=True):
         row = {"output": name, "shape": list(b.shape), "dtype": str(b.dtype)}
@@ -184,8 +205,11 @@ def compare(names: list[str], ours: list[np.ndarray], ref: list[np.ndarray]) -> 
             rows.append({**row, "ok": False, "error": error})
             continue
         if b.dtype.kind not in "fc":
-            wrong = int(np.count_nonzero(a != b))
-            error = f"differs from ONNX Runtime in {wrong} of {b.size} values"
+            step = int(steps.get(name, 0))
+            wrong = int(np.count_nonzero(np.abs(a.astype(np.int64) - b.astype(np.int64)) > step))
+            error = f"differs from ONNX Runtime in {wrong} of {b.size} values" + (
+                f" by more than {step}" if step else ""
+            )
             rows.append({**row, "ok": wrong == 0, "mismatches": wrong, "error": error})
             continue
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
@@ -196,7 +220,7 @@ def compare(names: list[str], ours: list[np.ndarray], ref: list[np.ndarray]) -> 
         max_abs = float(diff.max()) if diff.size else 0.0
         if not np.isfinite(diff).all():
             max_abs = float("inf")
-        limit = ATOL + RTOL * scale
+        limit = max(ATOL + RTOL * scale, steps.get(name, 0.0) * (1 + RTOL))
         ok = same_special and max_abs <= limit
         if not same_special:
             error = "has NaN or infinite values where ONNX Runtime's differ"

@@ -19,6 +19,7 @@ from tvm import relax
 
 from tvmedge.errors import TvmedgeError
 from tvmedge.rewrites.fold_weights import fold_weights
+from tvmedge.rewrites.int8 import activation_dtype, lower_to_integer
 from tvmedge.rewrites.int8_dot import pack_int8
 from tvmedge.rewrites.layout import channels_last
 from tvmedge.rewrites.masked_pad import masked_pad_convolutions
@@ -95,6 +96,15 @@ def _simplify(_target, _options, _report) -> list[tvm.transform.Pass]:
     return [relax.transform.CanonicalizeBindings(), relax.transform.DeadCodeElimination()]
 
 
+def _int8(target, _options, report) -> list[tvm.transform.Pass]:
+    # QDQ convs and matmuls (dq -> op -> q) as integer ops: int8 weights, int32 accumulation,
+    # requantize in the epilogue (tvmedge.rewrites.int8). Acts only where such patterns are.
+    return [
+        lower_to_integer(report, activation_dtype(target)),
+        relax.transform.DeadCodeElimination(),
+    ]
+
+
 def _layout_nhwc(_target, _options, _report) -> list[tvm.transform.Pass]:
     # Channels-last convolutions on CPUs: the output channels become the contiguous axis, so a
     # conv's inner loop is a vector of weights times a broadcast input pixel, whatever its stride
@@ -147,6 +157,15 @@ REGISTRY = MappingProxyType(
             ),
             Rewrite("simplify", "canonicalize bindings, drop dead code", _simplify),
             Rewrite(
+                "int8",
+                "quantized (QDQ) convolutions and matmuls as int8 ops with int32 accumulation "
+                "and a fused requantize, on CPU targets",
+                _int8,
+                dtypes=("float32", "int8", "uint8"),
+                layouts=("NCHW",),
+                families=CPU_FAMILIES,
+            ),
+            Rewrite(
                 "layout-nhwc",
                 "channels-last convolutions on CPU targets (NHWC data, HWIO weights)",
                 _layout_nhwc,
@@ -195,6 +214,7 @@ REGISTRY = MappingProxyType(
 DEFAULT = (
     "fold-batchnorm",
     "simplify",
+    "int8",
     "layout-nhwc",
     "winograd",
     "pad-channels",

@@ -21,6 +21,8 @@ _BINARY = {
     "relax.multiply": np.multiply,
     "relax.divide": np.divide,
 }
+# Integer weights (tvmedge.rewrites.int8's int8 weights, int32 offsets) are only moved.
+_WEIGHT_INTS, _MOVES = ("int8", "uint8", "int32"), ("relax.reshape", "relax.permute_dims")
 _UNARY = {"relax.sqrt": np.sqrt, "relax.rsqrt": lambda x: 1 / np.sqrt(x)}
 
 
@@ -34,16 +36,14 @@ def _value(expr, known: dict) -> np.ndarray | None:
     return None
 
 
-def _weight_dtype(dtype: str) -> bool:
-    """Float weights, and the int8 weights of quantized convs and matmuls."""
-    return dtype.startswith("float") or dtype in ("int8", "uint8")
-
-
 def _fold(call: relax.Call, known: dict) -> np.ndarray | None:
     if not isinstance(call.op, tvm.ir.Op):
         return None
     name = call.op.name
-    if not isinstance(call.ty, relax.TensorType) or not _weight_dtype(str(call.ty.dtype)):
+    if not isinstance(call.ty, relax.TensorType):
+        return None
+    dtype = str(call.ty.dtype)
+    if not dtype.startswith("float") and (dtype not in _WEIGHT_INTS or name not in _MOVES):
         return None  # weights only: integer index arithmetic stays with the shape passes
     if name in _BINARY or name in _UNARY:
         args = [_value(a, known) for a in call.args]
@@ -51,7 +51,7 @@ def _fold(call: relax.Call, known: dict) -> np.ndarray | None:
             return None
         fn = _BINARY.get(name) or _UNARY[name]
         return np.asarray(fn(*args)).astype(str(call.ty.dtype))
-    if name in ("relax.reshape", "relax.permute_dims"):
+    if name in _MOVES:
         data = _value(call.args[0], known)
         if data is None or call.ty.shape is None:
             return None

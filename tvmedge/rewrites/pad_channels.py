@@ -101,6 +101,8 @@ class _PadChannels(PyExprMutator):
         data, weight = call.args
         if not isinstance(weight, tvm.ir.GenericConst) or _static_shape(call) is None:
             return call
+        if not str(weight.ty.dtype).startswith("float"):
+            return call  # integer ops (rewrites.int8): their lanes are the int8 kernels' own
         if name == "relax.nn.conv2d":
             if not channels_last_conv2d(call) or int(call.attrs.groups) != 1:
                 return call
