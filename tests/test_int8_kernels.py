@@ -11,16 +11,20 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import tvm
 from int8_forms import Quant, activation, conv, matmul
+from int8_models import SHAPE, cnn, quantize
+from test_int8_qdq import output_scale
 from tvm import relax
 
+from tvmedge import api, targets
 from tvmedge import build as _build
-from tvmedge import targets
 from tvmedge.export import io_table, toolchain, verify
 from tvmedge.export.bundle import bundle_writer
 from tvmedge.layout import TensorSpec
+from tvmedge.pipeline import import_model
 from tvmedge.rewrites.int8_dot import pack_conv_weight, pack_matmul_weight
 from tvmedge.schedules.int8_dot import tile
 
@@ -170,3 +174,42 @@ def test_aarch64_uses_sdot_and_matches_under_qemu(case, tmp_path):
     manifest = {"target": target.to_json(), **bundle_writer(target, tools)(tmp_path)}
     got = verify.run_bundle(tmp_path, manifest, {"x": x})["outputs"]["y"]
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.fixture(scope="module")
+def qdq_cnn(tmp_path_factory):
+    """int8_models.cnn quantized by ONNX Runtime (QDQ, per-channel s8 weights, u8
+    activations): a stem conv (3 channels), a grouped, a depthwise and a 1x1 conv, a Gemm."""
+    return quantize(cnn(), tmp_path_factory.mktemp("qdq") / "cnn.onnx", per_channel=True)
+
+
+def _within_one_step(model, got: np.ndarray, x: np.ndarray) -> None:
+    want = ort.InferenceSession(str(model)).run(None, {"input": x})[0]
+    assert np.abs(got - want).max() <= output_scale(model) * (1 + 1e-6)
+
+
+@needs_vnni
+def test_qdq_model_packs_its_convs_and_gemm_for_vnni(qdq_cnn):
+    built = _build.build(import_model(qdq_cnn).mod, HOST)
+    report = packed(built)
+    assert (report["conv2d"], report["matmul"]) == (2, 1)  # stem, 1x1, Gemm; not grouped/dw
+    assert built.unscheduled == []
+    assert "vpdpbusd" in assembly(built.executable)
+    x = np.random.default_rng(4).standard_normal(SHAPE).astype(np.float32)
+    _within_one_step(qdq_cnn, run_host(built, x), x)
+
+
+@needs_qemu
+def test_qdq_model_bundle_for_cortex_a55_uses_sdot_under_qemu(qdq_cnn, tmp_path):
+    result = api.compile(
+        qdq_cnn,
+        target="cortex-a55",
+        output=tmp_path / "a55.tvmedge",
+        bundle=True,
+        log=lambda _m: None,
+    )
+    report = next(r for r in result.manifest["rewrites"] if r["name"] == "int8-dot")["report"]
+    assert (report["instruction"], report["conv2d"], report["matmul"]) == ("sdot", 2, 1)
+    x = np.random.default_rng(5).standard_normal(SHAPE).astype(np.float32)
+    got = verify.run_bundle(result.path, result.manifest, {"input": x})["outputs"]
+    _within_one_step(qdq_cnn, next(iter(got.values())), x)
