@@ -24,7 +24,7 @@ from int8_forms import Quant, activation, conv, matmul
 from tvmedge import build as _build
 from tvmedge import rewrites, targets
 
-SHAPES = {  # name: (c, hw, o, k, stride, pad)
+SHAPES = {  # name: (c, hw, o, k, stride, pad[, groups])
     "conv 3x3 64->64 56x56": (64, 56, 64, 3, 1, 1),
     "conv 3x3 128->128 28x28": (128, 28, 128, 3, 1, 1),
     "conv 3x3 256->256 14x14": (256, 14, 256, 3, 1, 1),
@@ -32,12 +32,15 @@ SHAPES = {  # name: (c, hw, o, k, stride, pad)
     "conv 3x3 s2 64->128 56x56": (64, 56, 128, 3, 2, 1),
     "conv 1x1 s2 128->256 28x28": (128, 28, 256, 1, 2, 0),
     "conv 7x7 s2 3->64 224x224": (3, 224, 64, 7, 2, 3),
+    "depthwise 3x3 32 112x112": (32, 112, 32, 3, 1, 1, 32),
+    "depthwise 3x3 s2 144 56x56": (144, 56, 144, 3, 2, 1, 144),
+    "depthwise 3x3 576 14x14": (576, 14, 576, 3, 1, 1, 576),
 }
 
 
-def _fp32_conv(c, hw, o, k, stride, pad):
+def _fp32_conv(c, hw, o, k, stride, pad, groups=1):
     rng = np.random.default_rng(0)
-    w = rng.standard_normal((k, k, c, o)).astype("float32")
+    w = rng.standard_normal((k, k, c // groups, o)).astype("float32")
     b = rng.standard_normal((1, 1, 1, o)).astype("float32")
     x = relax.Var("x", relax.TensorType((1, hw, hw, c), "float32"))
     bb = relax.BlockBuilder()
@@ -49,6 +52,7 @@ def _fp32_conv(c, hw, o, k, stride, pad):
                     relax.const(w),
                     strides=stride,
                     padding=pad,
+                    groups=groups,
                     data_layout="NHWC",
                     kernel_layout="HWIO",
                 )
@@ -90,10 +94,10 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     rng = np.random.default_rng(0)
     cases = []
-    for name, (c, hw, o, k, s, p) in SHAPES.items():
-        i8, _ = conv(rng, 1, c, (hw, hw), o, k, stride=s, pad=p, nhwc=True)
+    for name, (c, hw, o, k, s, p, *g) in SHAPES.items():
+        i8, _ = conv(rng, 1, c, (hw, hw), o, k, stride=s, pad=p, groups=(g or [1])[0], nhwc=True)
         cases.append(
-            (name, i8, activation(rng, (1, hw, hw, c), Quant()), _fp32_conv(c, hw, o, k, s, p))
+            (name, i8, activation(rng, (1, hw, hw, c), Quant()), _fp32_conv(c, hw, o, k, s, p, *g))
         )
     i8, _ = matmul(rng, 1, 512, 1000)
     cases.append(

@@ -123,6 +123,24 @@ def test_conv_uses_vpdpbusd_and_matches(case):
 
 
 @pytest.mark.parametrize(
+    ("target", "lanes"), [("x86-64-avx512", 16), ("x86-64-avx2", 8)], ids=["avx512", "avx2"]
+)
+def test_x86_without_vnni_uses_exact_vpmaddwd(target, lanes):
+    """u8 x s8 widened to int16 pairs: no vpmaddubsw saturation. AVX-512 and AVX2 code runs
+    on any CPU with AVX-512 (the host's check runs it only there)."""
+    rng = np.random.default_rng(6)
+    mod, reference = conv(rng, 1, 7, (9, 11), 20, 3, pad=1)
+    built = _build.build(mod, targets.get(target))
+    assert packed(built)["instruction"] == f"pmaddwd{lanes * 32}"
+    assert built.unscheduled == [] and "vpmaddwd" in assembly(built.executable)
+    if HOST.capabilities.simd_width < 512:
+        pytest.skip("this CPU cannot run AVX-512 code")
+    x = activation(rng, (1, 7, 9, 11), Quant())
+    x[..., :3] = 255  # the largest products: 255 x 127 pairs saturate int16 sums
+    np.testing.assert_array_equal(run_host(built, x), reference(x))
+
+
+@pytest.mark.parametrize(
     ("make", "shape"),
     [
         (lambda rng: conv(rng, 1, 24, (10, 10), 24, 3, pad=1, groups=24), (1, 24, 10, 10)),

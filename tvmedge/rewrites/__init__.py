@@ -25,7 +25,7 @@ from tvmedge.rewrites.layout import channels_last
 from tvmedge.rewrites.masked_pad import masked_pad_convolutions
 from tvmedge.rewrites.pad_channels import pad_channels
 from tvmedge.rewrites.winograd import winograd_convolutions
-from tvmedge.schedules.int8_intrin import DOTS, dot_of
+from tvmedge.schedules.int8_intrin import dot_for
 
 CPU_FAMILIES = ("x86", "aarch64", "armv7")
 ALL_FAMILIES = (*CPU_FAMILIES, "cuda")
@@ -138,11 +138,11 @@ def _masked_pad(_target, _options, _report) -> list[tvm.transform.Pass]:
 def _int8_dot(target, _options, report) -> list[tvm.transform.Pass]:
     # Integer convs and matmuls (the int8 rewrite's forms) with their int8 weights packed for
     # the target's dot-product instruction, which tvmedge.schedules.int8_dot tensorizes with.
-    name = getattr(getattr(target, "capabilities", None), "int8_dot", "none")
-    if name not in DOTS:
+    dot = dot_for(target)
+    if dot is None:
         return []
-    report["instruction"] = name
-    return [fold_weights, pack_int8(dot_of(name), report)]
+    report["instruction"] = dot.name
+    return [fold_weights, pack_int8(dot, report)]
 
 
 REGISTRY = MappingProxyType(
@@ -201,7 +201,7 @@ REGISTRY = MappingProxyType(
             Rewrite(
                 "int8-dot",
                 "int8 convs and matmuls with weights packed for the target's dot-product "
-                "instruction (vpdpbusd, sdot)",
+                "instruction (vpdpbusd, sdot, vpmaddwd)",
                 _int8_dot,
                 dtypes=("int8", "uint8"),
                 layouts=("NHWC",),

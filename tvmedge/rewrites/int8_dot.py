@@ -1,10 +1,12 @@
 """Integer convs and matmuls with their int8 weights packed for the target's dot-product
-instruction (x86 ``vpdpbusd``, aarch64 ``sdot``), so tvmedge.schedules.int8_dot can tensorize.
+instruction (x86 ``vpdpbusd``, aarch64 ``sdot``, x86 ``vpmaddwd`` without VNNI: see
+tvmedge.schedules.int8_intrin), so tvmedge.schedules.int8_dot can tensorize.
 
-The instruction multiplies 4 consecutive activation bytes with 4 weight bytes of each of
-``lanes`` output channels and adds the sums to ``lanes`` int32 accumulators. So the constant
-weights are repacked here, once, as ``(N / lanes, ..., K / 4, lanes, 4)``: one vector load is the
-4 reduction elements of ``lanes`` output channels. K and N that are not multiples are padded
+The instruction multiplies ``r`` (4, or 2 for vpmaddwd) consecutive activation bytes with ``r``
+weight bytes of each of ``lanes`` output channels and adds the sums to ``lanes`` int32
+accumulators. So the constant weights are repacked here, once, as ``(N / lanes, ..., K / r,
+lanes, r)``: one vector load is the r reduction elements of ``lanes`` output channels. K and N
+that are not multiples are padded
 with zero weights (an activation channel padded with zeros too), and the padded output
 channels are computed in the kernel's registers and never written.
 
@@ -25,7 +27,7 @@ from tvm import relax, te, tirx
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
 from tvmedge.rewrites.mutate import channels_last_conv2d, rewrite_functions
-from tvmedge.schedules.int8_intrin import ANNOTATION, REDUCE, Dot
+from tvmedge.schedules.int8_intrin import ANNOTATION, Dot
 
 OUT_EWISE_FUSABLE = 4  # relay OpPatternKind: FuseOps fuses the element-wise ops that follow
 
@@ -34,24 +36,24 @@ def _up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
-def pack_matmul_weight(w: np.ndarray, lanes: int) -> np.ndarray:
-    """(K, N) int8 -> (N/lanes, K/4, lanes, 4), zero-padded to whole blocks."""
+def pack_matmul_weight(w: np.ndarray, lanes: int, reduce: int = 4) -> np.ndarray:
+    """(K, N) int8 -> (N/lanes, K/reduce, lanes, reduce), zero-padded to whole blocks."""
     k, n = w.shape
-    kp, np_ = _up(k, REDUCE), _up(n, lanes)
+    kp, np_ = _up(k, reduce), _up(n, lanes)
     padded = np.zeros((kp, np_), w.dtype)
     padded[:k, :n] = w
     return np.ascontiguousarray(
-        padded.reshape(kp // REDUCE, REDUCE, np_ // lanes, lanes).transpose(2, 0, 3, 1)
+        padded.reshape(kp // reduce, reduce, np_ // lanes, lanes).transpose(2, 0, 3, 1)
     )
 
 
-def pack_conv_weight(w: np.ndarray, lanes: int) -> np.ndarray:
-    """HWIO int8 -> (O/lanes, H, W, I/4, lanes, 4), zero-padded to whole blocks."""
+def pack_conv_weight(w: np.ndarray, lanes: int, reduce: int = 4) -> np.ndarray:
+    """HWIO int8 -> (O/lanes, H, W, I/reduce, lanes, reduce), zero-padded to whole blocks."""
     kh, kw, c, o = w.shape
-    cp, op = _up(c, REDUCE), _up(o, lanes)
+    cp, op = _up(c, reduce), _up(o, lanes)
     padded = np.zeros((kh, kw, cp, op), w.dtype)
     padded[:, :, :c, :o] = w
-    blocks = padded.reshape(kh, kw, cp // REDUCE, REDUCE, op // lanes, lanes)
+    blocks = padded.reshape(kh, kw, cp // reduce, reduce, op // lanes, lanes)
     return np.ascontiguousarray(blocks.transpose(4, 0, 1, 2, 5, 3))
 
 
@@ -63,13 +65,13 @@ def _crop(acc: te.Tensor, n_out: int) -> te.Tensor:
 def packed_matmul(x: te.Tensor, w: te.Tensor, n_out: int, dot: str) -> te.Tensor:
     """``x (..., Kp) u8|s8`` times packed ``w`` -> int32 (..., n_out)."""
     *batch, kp = x.shape
-    blocks, _, lanes, _ = (int(d) for d in w.shape)
+    blocks, _, lanes, r = (int(d) for d in w.shape)
     k = te.reduce_axis((0, kp), name="k")
 
     def value(*i):
         *b, n = i
         a = x[(*b, k)].astype("int32")
-        return te.sum(a * w[n // lanes, k // REDUCE, n % lanes, k % REDUCE].astype("int32"), axis=k)
+        return te.sum(a * w[n // lanes, k // r, n % lanes, k % r].astype("int32"), axis=k)
 
     acc = te.compute((*batch, blocks * lanes), value, name="int8_dot", attrs={ANNOTATION: dot})
     return _crop(acc, n_out)
@@ -78,7 +80,7 @@ def packed_matmul(x: te.Tensor, w: te.Tensor, n_out: int, dot: str) -> te.Tensor
 def packed_conv2d(x, w, n_out, strides, dilation, dot: str) -> te.Tensor:
     """NHWC ``x`` (already padded) convolved with packed ``w`` -> int32 NHWC (.., n_out)."""
     n, h, wd, cp = (int(d) for d in x.shape)
-    blocks, kh, kw, _, lanes, _ = (int(d) for d in w.shape)
+    blocks, kh, kw, _, lanes, r = (int(d) for d in w.shape)
     (sh, sw), (dh, dw) = strides, dilation
     out_h, out_w = (h - dh * (kh - 1) - 1) // sh + 1, (wd - dw * (kw - 1) - 1) // sw + 1
     rh = te.reduce_axis((0, kh), name="rh")
@@ -87,7 +89,7 @@ def packed_conv2d(x, w, n_out, strides, dilation, dot: str) -> te.Tensor:
 
     def value(b, y, xx, o):
         a = x[b, y * sh + rh * dh, xx * sw + rw * dw, rc].astype("int32")
-        wt = w[o // lanes, rh, rw, rc // REDUCE, o % lanes, rc % REDUCE].astype("int32")
+        wt = w[o // lanes, rh, rw, rc // r, o % lanes, rc % r].astype("int32")
         return te.sum(a * wt, axis=[rh, rw, rc])
 
     shape = (n, out_h, out_w, blocks * lanes)
@@ -114,13 +116,14 @@ def _int8_weight(call, act_dtype: str) -> np.ndarray | None:
     return weight.value.numpy()
 
 
-def _pad_last(builder, x, width: int):
-    """``x`` with its last axis zero-padded to ``width`` (nothing when it already is)."""
+def _operand(builder, x, width: int, dot: Dot):
+    """``x`` as the kernel reads it: its last axis zero-padded to ``width``, widened when the
+    instruction takes wider activations (fused into the kernel with the padding copy)."""
     shape = _static(x)
-    if shape[-1] == width:
-        return x
-    pads = [0] * (2 * len(shape) - 1) + [width - shape[-1]]
-    return builder.emit(relax.op.nn.pad(x, pads, pad_value=0.0))
+    if shape[-1] != width:
+        pads = [0] * (2 * len(shape) - 1) + [width - shape[-1]]
+        x = builder.emit(relax.op.nn.pad(x, pads, pad_value=0.0))
+    return builder.emit(relax.op.astype(x, dot.widen)) if dot.widen else x
 
 
 @mutator
@@ -146,8 +149,8 @@ class _PackInt8(PyExprMutator):
         w = _int8_weight(call, self.dot.act_dtype)
         if w is None or w.ndim != 2 or _static(call.args[0]) is None:
             return call
-        x = _pad_last(self.builder_, call.args[0], _up(w.shape[0], REDUCE))
-        packed = relax.const(pack_matmul_weight(w, self.dot.lanes))
+        x = _operand(self.builder_, call.args[0], _up(w.shape[0], self.dot.reduce), self.dot)
+        packed = relax.const(pack_matmul_weight(w, self.dot.lanes, self.dot.reduce))
         self._count("matmul")
         return self.builder_.call_te(
             packed_matmul,
@@ -167,8 +170,8 @@ class _PackInt8(PyExprMutator):
         w = _int8_weight(call, self.dot.act_dtype)
         if w is None or _static(call.args[0]) is None:
             return call
-        x = _pad_last(self.builder_, call.args[0], _up(w.shape[2], REDUCE))
-        packed = relax.const(pack_conv_weight(w, self.dot.lanes))
+        x = _operand(self.builder_, call.args[0], _up(w.shape[2], self.dot.reduce), self.dot)
+        packed = relax.const(pack_conv_weight(w, self.dot.lanes, self.dot.reduce))
         self._count("conv2d")
         return self.builder_.call_te(
             packed_conv2d,

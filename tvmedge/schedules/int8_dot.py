@@ -1,14 +1,14 @@
-"""Integer convs and matmuls on the dot-product instructions (``vpdpbusd``, ``sdot``).
+"""Integer convs and matmuls on dot-product instructions (``vpdpbusd``, ``sdot``, ``vpmaddwd``).
 
 Takes the kernels of tvmedge.rewrites.int8_dot: a reduction block annotated with the
-instruction, over weights packed as (N/lanes, ..., K/4, lanes, 4), then a write-back of the real
+instruction, over weights packed as (N/lanes, ..., K/r, lanes, r), then a write-back of the real
 output channels with the fused epilogue (zero-point correction, bias, requantize, cast).
 The nest is
 
-    parallel(spatial tiles) / reductions (K in steps of 4) / rows (unrolled) /
-    vectors (unrolled) / [lanes x 4]: one instruction
+    parallel(spatial tiles) / reductions (K in steps of r) / rows (unrolled) /
+    vectors (unrolled) / [lanes x r]: one instruction
 
-so each tile keeps ``rows x vectors`` int32 accumulators in registers: a broadcast of 4
+so each tile keeps ``rows x vectors`` int32 accumulators in registers: a broadcast of r
 activation bytes feeds ``vectors`` instructions, a weight vector ``rows`` of them. The tile is
 then written back through the epilogue while it is in registers. ``rows`` run along the output's
 second-to-last axis (a conv's output pixels of one row, a matmul's rows).
@@ -26,15 +26,16 @@ from tvmedge.schedules.common import (
     parallel,
     schedule_root_blocks,
 )
-from tvmedge.schedules.int8_intrin import ANNOTATION, REDUCE, dot_of
+from tvmedge.schedules.int8_intrin import ANNOTATION, dot_of
 
 MAX_ROWS, MAX_ACCUMULATORS = 14, 16
 
 
-def tile(rows_extent: int, blocks: int) -> tuple[int, int]:
-    """(rows, vectors) of the register tile: divisors of the extents (no tails), at most 16
-    accumulators, as many as fit, more rows first (each row reuses the loaded weight vectors);
-    at most 2 vectors unless there are 1-2 rows (a GEMV needs more independent sums).
+def tile(rows_extent: int, blocks: int, budget: int = MAX_ACCUMULATORS) -> tuple[int, int]:
+    """(rows, vectors) of the register tile: divisors of the extents (no tails), at most
+    ``budget`` accumulators (16; 8 with AVX2's 16 registers), as many as fit, more rows
+    first (each row reuses the loaded weight vectors); at most 2 vectors unless there are 1-2
+    rows (a GEMV needs more independent sums).
     Measured on Zen 4 (ResNet-18's 3x3 convs, 1 thread): 8x2 and 7x2 beat 4x4, 2x4, 14x1
     by 10-30% at 56x56x64; 7x2 and 14x1 tied at 14x14x256; 7x4 (28 registers) spilled and
     took 4-5x longer."""
@@ -42,7 +43,7 @@ def tile(rows_extent: int, blocks: int) -> tuple[int, int]:
     for rows in range(1, min(rows_extent, MAX_ROWS) + 1):
         if rows_extent % rows:
             continue
-        limit = min(4 if rows <= 2 else 2, MAX_ACCUMULATORS // rows)
+        limit = min(4 if rows <= 2 else 2, budget // rows)
         vectors = divisor_at_most(blocks, limit)
         if rows * vectors >= best[0] * best[1]:
             best = (rows, vectors)
@@ -95,10 +96,11 @@ class Int8Dot(Rule):
         reduction = [i for i, k in enumerate(kinds) if k == "R"]
         vec = spatial[-1]
         reg = spatial[-2] if len(spatial) > 1 else None
-        rows, vectors = tile(1 if reg is None else extents[reg], extents[vec] // dot.lanes)
+        budget = MAX_ACCUMULATORS if self.cpu.registers >= 32 else MAX_ACCUMULATORS // 2
+        rows, vectors = tile(1 if reg is None else extents[reg], extents[vec] // dot.lanes, budget)
         vec_outer, vec_tile, lanes = sch.split(loops[vec], [None, vectors, dot.lanes])
         *red_outer, red_last = (loops[i] for i in reduction)
-        red_step, red_inner = sch.split(red_last, [None, REDUCE])
+        red_step, red_inner = sch.split(red_last, [None, dot.reduce])
         outer, inner = [], []
         for i in spatial[:-1]:
             if i == reg and rows > 1:
