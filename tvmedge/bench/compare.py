@@ -132,7 +132,9 @@ def run_bench(
                 outputs.setdefault(engine, out)
     results = {engine: _pool(per_round[engine]) for engine in ENGINES}
     names = [o["name"] for o in manifest["outputs"]]
-    agreement = compare(names, outputs["tvmedge"], outputs["onnxruntime"], rtol=rtol, atol=atol)
+    agreement = compare(
+        names, outputs["tvmedge"], outputs["onnxruntime"], rtol=rtol, atol=atol, steps=_steps(model)
+    )
     ours, ref = results["tvmedge"]["latency"], results["onnxruntime"]["latency"]
     warnings = [
         f"{engine} run-to-run spread is large (coefficient of variation "
@@ -183,3 +185,12 @@ def _ort_version() -> str:
     import onnxruntime
 
     return onnxruntime.__version__
+
+
+def _steps(model: Path) -> dict[str, float]:
+    """One quantization step per quantized output of the ONNX model (export.quant_steps)."""
+    import onnx
+
+    from tvmedge.export.quant_steps import quantization_steps
+
+    return quantization_steps(onnx.load(str(model), load_external_data=False))

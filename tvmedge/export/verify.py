@@ -74,7 +74,7 @@ def verify(artifact: Path, manifest: dict, model: Path, feeds: dict, *, rtol, at
     names = [o["name"] for o in manifest["outputs"]]
     ref = session.run(names, feeds)
     ours = [result["outputs"][n] for n in names]
-    rows = compare(names, ours, ref, rtol=rtol, atol=atol)
+    rows = compare(names, ours, ref, rtol=rtol, atol=atol, steps=_steps(model))
     return {
         "artifact": str(artifact),
         "target": manifest["target"]["name"],
@@ -83,3 +83,12 @@ def verify(artifact: Path, manifest: dict, model: Path, feeds: dict, *, rtol, at
         "agreement": rows,
         "agree": all(r["ok"] for r in rows),
     }
+
+
+def _steps(model: Path) -> dict[str, float]:
+    """One quantization step per quantized output of the ONNX model (export.quant_steps)."""
+    import onnx
+
+    from tvmedge.export.quant_steps import quantization_steps
+
+    return quantization_steps(onnx.load(str(model), load_external_data=False))

@@ -1,7 +1,8 @@
 """Find every operator the importer cannot convert, before importing, with the node names.
 
-Ops outside the default domain are all unsupported; training-preview Gradient nodes never get
-here, as load_onnx expands them into default-domain ops first (frontend/gradient.py)."""
+Ops outside the default domain are unsupported but for those tvmedge converts (com.microsoft's
+QGemm, ...); training-preview Gradient nodes never get here, as load_onnx expands them into
+default-domain ops first (frontend/gradient.py)."""
 
 from __future__ import annotations
 
@@ -42,12 +43,15 @@ def _walk(graph: onnx.GraphProto, prefix: str = "") -> Iterator[tuple[onnx.NodeP
 def check_supported(model: onnx.ModelProto) -> None:
     """Raise one UnsupportedOpError listing every unsupported op type and its nodes."""
     known = supported_ops()
+    extra = converters.domain_ops()  # com.microsoft's QGemm, ... (converters/qoperator.py)
     missing: dict[str, list[str]] = {}
     for node, name in _walk(model.graph):
         if node.domain in _DEFAULT_DOMAINS:
             if node.op_type in known:
                 continue
             key = node.op_type
+        elif (node.domain, node.op_type) in extra:
+            continue
         else:
             key = f"{node.domain}::{node.op_type}"
         missing.setdefault(key, []).append(name)

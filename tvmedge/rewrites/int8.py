@@ -198,6 +198,8 @@ class _Integer(PyExprMutator):
                 if core is not None:
                     bias = self._const(node.args[1 - i])
                     break
+            if bias is None:
+                return None  # a computed addend: not a bias
         if core is None or lo > hi:
             return None
         kind, call, (x, s_x, zp_x), w, s_w, reduce_axes, by_channel = core

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from tvm.relax.frontend.onnx import onnx_frontend
 
 CONVERTERS: dict[str, type] = {}
+DOMAINS: dict[str, str] = {}  # op type -> its domain, for ops outside the default one
 _FAMILIES: tuple[str, ...] = (
     "recurrent",
     "activation",
@@ -30,16 +31,20 @@ _FAMILIES: tuple[str, ...] = (
     "inference",
     "concat",
     "conv",
+    "qoperator",
 )  # modules under this package, imported on first use
 
 
-def register(op_type: str):
-    """Class decorator: convert ONNX ``op_type`` (default domain) with this class."""
+def register(op_type: str, domain: str = ""):
+    """Class decorator: convert ONNX ``op_type`` with this class. TVM's importer looks ops up
+    by type alone; ``domain`` (com.microsoft, ...) says which domain's op it is."""
 
     def wrap(cls: type) -> type:
         if op_type in CONVERTERS:
             raise ValueError(f"converter for {op_type} registered twice")
         CONVERTERS[op_type] = cls
+        if domain:
+            DOMAINS[op_type] = domain
         return cls
 
     return wrap
@@ -49,6 +54,12 @@ def converters() -> dict[str, type]:
     for family in _FAMILIES:
         importlib.import_module(f"{__name__}.{family}")
     return dict(CONVERTERS)
+
+
+def domain_ops() -> frozenset[tuple[str, str]]:
+    """(domain, op type) of the converters for ops outside the default domain."""
+    converters()
+    return frozenset((d, op) for op, d in DOMAINS.items())
 
 
 @contextlib.contextmanager
