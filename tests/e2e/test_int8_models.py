@@ -57,7 +57,8 @@ def test_resnet18_qdq_compiles_to_int8_and_matches_onnxruntime(tmp_path):
     ref = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(5).standard_normal((1, 3, 224, 224)).astype(np.float32)
     got, want = ours.run(None, {"input": x})[0], ref.run(None, {"input": x})[0]
-    assert np.abs(got - want).max() <= check["quantization_steps"]["logits"] * (1 + 1e-6)
+    limit = check["quantization_steps"]["logits"] * (1 + 1e-4)  # and float32 rounding
+    assert np.abs(got - want).max() <= limit
     assert got.argmax() == want.argmax()
 
 

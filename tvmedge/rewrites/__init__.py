@@ -24,6 +24,7 @@ from tvmedge.rewrites.int8_dot import pack_int8
 from tvmedge.rewrites.layout import channels_last
 from tvmedge.rewrites.masked_pad import masked_pad_convolutions
 from tvmedge.rewrites.pad_channels import pad_channels
+from tvmedge.rewrites.qdq_elementwise import qdq_elementwise
 from tvmedge.rewrites.winograd import winograd_convolutions
 from tvmedge.schedules.int8_intrin import dot_for
 
@@ -99,8 +100,11 @@ def _simplify(_target, _options, _report) -> list[tvm.transform.Pass]:
 def _int8(target, _options, report) -> list[tvm.transform.Pass]:
     # QDQ convs and matmuls (dq -> op -> q) as integer ops: int8 weights, int32 accumulation,
     # requantize in the epilogue (tvmedge.rewrites.int8). Acts only where such patterns are.
+    # The fake-quant ops left (around a residual Add, a pooling) become elementwise ops that
+    # layout conversion moves through (tvmedge.rewrites.qdq_elementwise).
     return [
         lower_to_integer(report, activation_dtype(target)),
+        qdq_elementwise,
         relax.transform.DeadCodeElimination(),
     ]
 
