@@ -59,6 +59,16 @@ def run_host(built, x: np.ndarray) -> np.ndarray:
     return vm["main"](tvm.runtime.tensor(x)).numpy()
 
 
+def test_intrinsics_are_registered_on_import():
+    """Tuning records name them in their traces, and a compile with tuning logs replays records
+    before any rewrite picks an instruction ('TensorIntrin ... is not registered' before)."""
+    from tvm.s_tir import TensorIntrin
+
+    from tvmedge.schedules.int8_intrin import DOTS
+
+    assert all(TensorIntrin.get(d.intrin, allow_missing=True) is not None for d in DOTS.values())
+
+
 def test_packed_weights_hold_4_reduction_elements_of_lanes_channels():
     rng = np.random.default_rng(0)
     w = rng.integers(-127, 128, (10, 37)).astype(np.int8)  # K=10, N=37: both padded

@@ -173,7 +173,7 @@ _MAKERS = {
 def dot_for(target) -> Dot | None:
     """The instruction the int8 kernels of ``target`` use: its ``int8_dot`` (vnni, sdot),
     else ``vpmaddwd`` on x86 with AVX-512 or AVX2; None when there is none (the integer ops
-    keep the default schedules). Its intrinsic is registered."""
+    keep the default schedules)."""
     caps = getattr(target, "capabilities", None)
     name = getattr(caps, "int8_dot", "none")
     if name not in DOTS and getattr(target, "family", None) == "x86":
@@ -182,8 +182,12 @@ def dot_for(target) -> Dot | None:
 
 
 def dot_of(name: str) -> Dot:
-    """The instruction named ``name`` (a target's ``int8_dot``), its intrinsic registered."""
-    dot = DOTS[name]
-    if TensorIntrin.get(dot.intrin, allow_missing=True) is None:
-        TensorIntrin.register(dot.intrin, *_MAKERS[name]())
-    return dot
+    """The instruction named ``name`` (a target's ``int8_dot``)."""
+    return DOTS[name]
+
+
+# Registered on import, not when first used: a tuning record's trace names its intrinsic, and
+# a compile with tuning logs replays records before any rewrite has asked for an instruction.
+for _name, _dot in DOTS.items():
+    if TensorIntrin.get(_dot.intrin, allow_missing=True) is None:
+        TensorIntrin.register(_dot.intrin, *_MAKERS[_name]())
