@@ -8,6 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import tvm
+import tvm_ffi
 from int8_models import FEATURES, SHAPE, cnn, mlp, quantize
 from tvm import relax
 
@@ -253,3 +254,17 @@ def test_activation_dtype_follows_the_target(models, target, activation):
 
     relax.analysis.post_order_visit(mod["main"].body, visit)
     assert found == {(activation, "int8", "int32")}
+
+
+def test_the_rewrite_leaves_its_input_module_alone(models):
+    mod = import_model(models["mlp"]).mod
+    copy = import_model(models["mlp"]).mod
+    out = tvm.transform.Sequential(rewrites.passes(["int8"], None))(mod)
+    assert tvm_ffi.structural_equal(mod, copy)
+    assert not tvm_ffi.structural_equal(out, copy)
+    assert "relax.quantize" not in {
+        getattr(b.value.op, "name", "")
+        for block in out["main"].body.blocks
+        for b in block.bindings
+        if isinstance(b.value, relax.Call)
+    }

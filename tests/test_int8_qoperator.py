@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 from int8_models import FEATURES, SHAPE, cnn, mlp, quantize
 from onnx import TensorProto, helper, numpy_helper
+from onnx_graphs import assert_node_case
 from test_int8_qdq import assert_within_one_step, legalized
 
 from tvmedge import api, runtime
@@ -79,3 +80,16 @@ def test_integer_ops_are_exact(op, tmp_path):
     shape = ours.get_inputs()[0].shape
     x = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     np.testing.assert_array_equal(ours.run(None, {"x": x})[0], ref.run(None, {"x": x})[0])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "test_qlinearconv",
+        "test_qlinearmatmul_3D_int8_float32",
+        "test_convinteger_with_padding",  # uint8 weights, zero points as inputs: int32 path
+        "test_matmulinteger",
+    ],
+)
+def test_onnx_node_cases(name, tmp_path):
+    assert_node_case(name, tmp_path)

@@ -208,8 +208,8 @@ class _Integer(PyExprMutator):
         if bias is None:
             b_int = np.zeros(channels, "int64")
         else:
-            if bias.size != channels:
-                return None
+            if not _per_channel(bias.shape, channels, 4 if kind == "conv2d" else None):
+                return None  # an addend that broadcasts along another axis: not a bias
             b_int = np.round(bias.reshape(-1) / acc_scale.astype("float64")).astype("int64")
         x, zp_x = self._as_activation(x, zp_x)
         offset = b_int - zp_x * w.astype("int64").sum(axis=reduce_axes)
@@ -269,6 +269,16 @@ class _Integer(PyExprMutator):
         r[key] = r.get(key, 0) + 1
         before, after = r.get("weight_bytes", [0, 0])
         r["weight_bytes"] = [before + 4 * w.size, after + w.size]  # fp32 folded vs int8
+
+
+def _per_channel(shape, channels: int, rank: int | None) -> bool:
+    """Whether an addend of ``shape`` holds one value per output channel: (1, C, 1, 1) or
+    (C, 1, 1) for an NCHW conv (``rank`` 4), (..., C) with ones before it for a matmul."""
+    shape = tuple(shape)
+    if rank is not None:
+        shape = (1,) * (rank - len(shape)) + shape
+        return len(shape) == rank and shape[1] == channels and np.prod(shape) == channels
+    return len(shape) >= 1 and shape[-1] == channels and np.prod(shape) == channels
 
 
 def lower_to_integer(report: dict, activation: str = "uint8") -> tvm.transform.Pass:

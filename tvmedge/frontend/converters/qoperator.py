@@ -143,7 +143,7 @@ class ConvInteger(onnx_frontend.OnnxOpConverter):
                 xi = relax.op.subtract(xi, relax.op.astype(xz, "int32"))
             if wz is not None:
                 shape = [-1] + [1] * (len(w.ty.shape.values) - 1)
-                wz32 = relax.op.reshape(relax.op.astype(wz, "int32"), shape)
+                wz32 = relax.op.reshape(bb.normalize(relax.op.astype(wz, "int32")), shape)
                 wi = relax.op.subtract(wi, wz32)
             conv = {k: v for k, v in attr.items()}
             return onnx_frontend.Conv._impl_v11(
