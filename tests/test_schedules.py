@@ -193,23 +193,33 @@ def test_tile_plan_prefers_whole_registers_and_rows():
 
 
 @pytest.mark.parametrize(
-    "channels,size,width", [(144, 56, 16), (96, 56, 32), (3, 56, 29), (3, 224, 6)]
+    "channels,size,width,dtype",
+    [
+        (144, 56, 16, "float32"),
+        (96, 56, 32, "float32"),
+        (3, 56, 6, "float32"),
+        (3, 224, 6, "float32"),
+        (32, 112, 64, "uint8"),
+        (16, 112, 48, "uint8"),
+    ],
 )
-def test_padding_vectors_never_straddle_two_pixels(channels, size, width):
+def test_padding_vectors_never_straddle_two_pixels(channels, size, width, dtype):
     """A vector of the padded copy must lie within one pixel's channels: straddling two made
     TVM scalarize it (a stride-2 depthwise conv's padding of 144 channels as 32-wide vectors
     took 0.5 ms). With fewer channels than lanes, the vector spans whole pixels of one row
     instead (a 224x224x3 stem's padded rows are 678 floats: 12-wide vectors took 376 us, 6-wide
-    44 us)."""
+    44 us). Whole pixels, not a divisor of the row: an int8 conv's zero-point padding of
+    112x112x32 u8 as 114-wide vectors took 1304 us, 64-wide 19 us (3x56x56 floats: 29-wide
+    9.8 us, 6-wide 2.2 us; Zen 4, 1 thread)."""
     from tvm import s_tir, te, tirx
 
     from tvmedge.schedules.common import Cpu, schedule_injective
 
-    x = te.placeholder((1, size, size, channels), name="x")
+    x = te.placeholder((1, size, size, channels), name="x", dtype=dtype)
 
     def pad(n, h, w, c):
         inside = tirx.all(h >= 1, h < size + 1, w >= 1, w < size + 1)
-        return tirx.if_then_else(inside, x[n, h - 1, w - 1, c], tirx.const(0.0, "float32"))
+        return tirx.if_then_else(inside, x[n, h - 1, w - 1, c], tirx.const(0, dtype))
 
     padded = (1, size + 2, size + 2, channels)
     sch = s_tir.Schedule(te.create_prim_func([x, te.compute(padded, pad)]))

@@ -20,12 +20,14 @@ from tvm import relax
 from tvmedge.errors import TvmedgeError
 from tvmedge.rewrites.fold_weights import fold_weights
 from tvmedge.rewrites.int8 import activation_dtype, lower_to_integer
+from tvmedge.rewrites.int8_dot import pack_int8
 from tvmedge.rewrites.layout import channels_last
 from tvmedge.rewrites.masked_pad import masked_pad_convolutions
 from tvmedge.rewrites.pad_channels import pad_channels
 from tvmedge.rewrites.prune import shrink_channels
 from tvmedge.rewrites.qdq_elementwise import qdq_elementwise
 from tvmedge.rewrites.winograd import winograd_convolutions
+from tvmedge.schedules.int8_intrin import dot_for
 
 CPU_FAMILIES = ("x86", "aarch64", "armv7")
 ALL_FAMILIES = (*CPU_FAMILIES, "cuda")
@@ -160,6 +162,16 @@ def _masked_pad(_target, _options, _report) -> list[tvm.transform.Pass]:
     return [masked_pad_convolutions]
 
 
+def _int8_dot(target, _options, report) -> list[tvm.transform.Pass]:
+    # Integer convs and matmuls (the int8 rewrite's forms) with their int8 weights packed for
+    # the target's dot-product instruction, which tvmedge.schedules.int8_dot tensorizes with.
+    dot = dot_for(target)
+    if dot is None:
+        return []
+    report["instruction"] = dot.name
+    return [fold_weights, pack_int8(dot, report)]
+
+
 REGISTRY = MappingProxyType(
     {
         r.name: r
@@ -221,6 +233,16 @@ REGISTRY = MappingProxyType(
                 families=CPU_FAMILIES,
                 requires=("layout-nhwc",),
             ),
+            Rewrite(
+                "int8-dot",
+                "int8 convs and matmuls with weights packed for the target's dot-product "
+                "instruction (vpdpbusd, sdot, vpmaddwd)",
+                _int8_dot,
+                dtypes=("int8", "uint8"),
+                layouts=("NHWC",),
+                families=CPU_FAMILIES,
+                requires=("layout-nhwc",),
+            ),
         )
     }
 )
@@ -233,6 +255,7 @@ DEFAULT = (
     "winograd",
     "pad-channels",
     "masked-pad",
+    "int8-dot",
 )
 # A rewrite asked for: its name, or (name, {option: value}).
 Spec = str | tuple[str, Mapping[str, object]]

@@ -14,6 +14,7 @@ from tvm.s_tir.dlight import ScheduleRule
 from tvmedge.schedules.common import Cpu
 from tvmedge.schedules.conv2d import Conv2d
 from tvmedge.schedules.elementwise import ElementWise
+from tvmedge.schedules.int8_dot import Int8Dot
 from tvmedge.schedules.matmul import Matmul
 from tvmedge.schedules.reduction import Reduction
 from tvmedge.schedules.winograd import WinogradTransform
@@ -30,7 +31,14 @@ def cpu_of(target) -> Cpu:
 def cpu_rules(target, cpu: Cpu | None = None) -> list[ScheduleRule]:
     """The default schedule rules for ``target``, most specific first."""
     cpu = cpu or cpu_of(target)
-    return [WinogradTransform(cpu), Conv2d(cpu), Matmul(cpu), Reduction(cpu), ElementWise(cpu)]
+    return [
+        Int8Dot(cpu),
+        WinogradTransform(cpu),
+        Conv2d(cpu),
+        Matmul(cpu),
+        Reduction(cpu),
+        ElementWise(cpu),
+    ]
 
 
 def default_schedule(func, rules, target):

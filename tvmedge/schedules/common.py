@@ -229,6 +229,9 @@ def schedule_injective(sch: s_tir.Schedule, block, cpu: Cpu) -> None:
             row = last * int(extents[-2])
             if row % width:
                 width = divisor_at_most(row, 2 * lanes)
+            if width % last:  # whole pixels (a 114-wide vector of 32-channel u8 pixels: 67x
+                # slower than 64-wide; tests/test_schedules.py has the figures)
+                width = last * divisor_at_most(int(extents[-2]), max(1, lanes // last))
         if width > 1:
             rest, vec = sch.split(fused, [None, width])
             sch.vectorize(vec)
