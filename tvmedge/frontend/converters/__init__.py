@@ -30,6 +30,7 @@ _FAMILIES: tuple[str, ...] = (
     "inference",
     "concat",
     "conv",
+    "constant",
 )  # modules under this package, imported on first use
 
 
