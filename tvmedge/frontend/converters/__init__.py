@@ -31,6 +31,7 @@ _FAMILIES: tuple[str, ...] = (
     "concat",
     "conv",
     "constant",
+    "loss",
 )  # modules under this package, imported on first use
 
 
