@@ -32,6 +32,7 @@ _FAMILIES: tuple[str, ...] = (
     "conv",
     "constant",
     "loss",
+    "attention",
 )  # modules under this package, imported on first use
 
 
