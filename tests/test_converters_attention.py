@@ -17,6 +17,7 @@ from onnx_graphs import assert_node_case
         "test_attention_23_fullymasked_qk_matmul_output_mode3_zero",  # a row with no key
         "test_attention_4d_causal_nonpad_attn_mask_composition",  # opset 24 nonpad_kv_seqlen
         "test_attention_local_window_with_past",  # opset 25 sliding window
+        "test_attention_4d_gqa_with_past_and_present_fp16",  # float16, computed in float32
     ],
 )
 def test_node_cases(name, tmp_path):

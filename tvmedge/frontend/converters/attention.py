@@ -119,18 +119,25 @@ def attention(bb, inputs: list, attr: dict) -> relax.Tuple:
         raise ValueError(f"Attention inputs must be 3-D or 4-D, got rank {rank}")
     scale = attr.get("scale")
     scale = 1 / math.sqrt(_static(_dims(q)[3], "head size")) if scale is None else float(scale)
-    root = _const(math.sqrt(scale), dtype)
     if past_k is not None:
         k = bb.emit(relax.op.concat([past_k, k], axis=2))
         v = bb.emit(relax.op.concat([past_v, v], axis=2))
     present_k, present_v = k, v
+    # Half-precision inputs are computed in float32 (float16 scores and sums lose digits the
+    # reference keeps) and the outputs rounded back.
+    work = "float32" if dtype in ("float16", "bfloat16") else dtype
+    if work != dtype:
+        q, k, v = (bb.emit(relax.op.astype(t, work)) for t in (q, k, v))
+        if mask is not None and str(mask.ty.dtype) != "bool":
+            mask = bb.emit(relax.op.astype(mask, work))
+    root = _const(math.sqrt(scale), work)
     q_len = _static(_dims(q)[2], "query length")
     kv_len = _static(_dims(k)[2], "key length")
     past_len = 0 if past_k is None else _static(_dims(past_k)[2], "past length")
 
-    bias = _Bias(dtype)
+    bias = _Bias(work)
     if mask is not None:
-        bias.add(bb, _mask_bias(bb, mask, kv_len, dtype))
+        bias.add(bb, _mask_bias(bb, mask, kv_len, work))
     offset = None  # per-batch frontier: the external cache's valid length minus q_len
     if nonpad is not None and past_k is None:
         offset = bb.emit(relax.op.subtract(nonpad, _const(q_len, nonpad.ty.dtype)))
@@ -166,20 +173,20 @@ def attention(bb, inputs: list, attr: dict) -> relax.Tuple:
     scores = bb.emit(relax.op.matmul(bb.emit(relax.op.multiply(q, root)), kt))
     softcap = float(attr.get("softcap", 0.0))
     if softcap > 0:
-        cap = _const(softcap, dtype)
+        cap = _const(softcap, work)
         scores = bb.emit(relax.op.multiply(relax.op.tanh(relax.op.divide(scores, cap)), cap))
     biased = scores if bias.value is None else bb.emit(relax.op.add(scores, bias.value))
     precision = attr.get("softmax_precision")
     logits = biased
     if precision is not None:
         wide = str(helper.tensor_dtype_to_np_dtype(int(precision)))
-        logits = bb.emit(relax.op.astype(biased, wide)) if wide != dtype else biased
+        logits = bb.emit(relax.op.astype(biased, wide)) if wide != work else biased
     probs = _softmax(bb, logits)
     if bias.value is not None:  # rows with no key to attend: zeros, decided on the bias
         top = relax.op.max(bias.value, axis=-1, keepdims=True)
-        empty = bb.emit(relax.op.equal(top, _const(_NEG_INF, dtype)))
+        empty = bb.emit(relax.op.equal(top, _const(_NEG_INF, work)))
         probs = bb.emit(relax.op.where(empty, relax.op.zeros_like(probs), probs))
-    probs = bb.emit(relax.op.astype(probs, dtype)) if str(probs.ty.dtype) != dtype else probs
+    probs = bb.emit(relax.op.astype(probs, work)) if str(probs.ty.dtype) != work else probs
     mode = int(attr.get("qk_matmul_output_mode", 0))
     qk_out = {2: biased, 3: probs}.get(mode, scores)
 
@@ -188,6 +195,8 @@ def attention(bb, inputs: list, attr: dict) -> relax.Tuple:
         y = bb.emit(relax.op.permute_dims(y, [0, 2, 1, 3]))
         batch, seq, h, size = _dims(y)
         y = bb.emit(relax.op.reshape(y, [batch, seq, h * size]))
+    if work != dtype:
+        y, qk_out = (bb.emit(relax.op.astype(t, dtype)) for t in (y, qk_out))
     return relax.Tuple([y, present_k, present_v, qk_out])
 
 
