@@ -33,6 +33,7 @@ _FAMILIES: tuple[str, ...] = (
     "constant",
     "loss",
     "attention",
+    "normalization",
 )  # modules under this package, imported on first use
 
 
