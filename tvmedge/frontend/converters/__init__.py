@@ -34,6 +34,7 @@ _FAMILIES: tuple[str, ...] = (
     "loss",
     "attention",
     "normalization",
+    "rotary",
 )  # modules under this package, imported on first use
 
 
