@@ -153,7 +153,7 @@ def _failed_node(
     axes = {d: (s, i) for s in inputs for i, d in enumerate(s.shape) if isinstance(d, str)}
     needed = sorted(d for d in symbolic_dims_behind(proto, node_name) if d in axes)
     if not needed:
-        return where, ""
+        return where, _run_time_hint(proto, node) if node else ""
     dims = ", ".join(f"'{d}' (input '{axes[d][0].name}' dim {axes[d][1]})" for d in needed)
     binding = " ".join(
         f"--input-shape {s.name}=" + ",".join(str(1 if d in needed else d) for d in s.shape)
@@ -165,6 +165,49 @@ def _failed_node(
         f". The node needs a static shape, computed from symbolic {dim} {dims}: "
         f"bind {it}, e.g. {binding} (any size works)"
     )
+
+
+# Ops whose every input is a value TVM needs at compile time; others' first input is data.
+_ALL_VALUE_INPUTS = frozenset({"ConstantOfShape", "Range"})
+
+
+def _run_time_hint(proto: onnx.ModelProto, node: onnx.NodeProto) -> str:
+    """When the node's shape-like inputs (axes, shape, sizes, pads, k, ...) come from small
+    graph inputs, a hint that names them: TVM's converters need such values at compile time,
+    and a graph input is only known at run time."""
+    weights = {t.name for t in proto.graph.initializer}
+    small = {
+        v.name: v
+        for v in proto.graph.input
+        if v.name not in weights and len(v.type.tensor_type.shape.dim) <= 1
+    }
+    producer = {out: n for n in proto.graph.node for out in n.output}
+    first = 0 if node.op_type in _ALL_VALUE_INPUTS else 1
+    found, todo, seen = [], [name for name in node.input[first:] if name], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in small:
+            found.append(name)
+        elif name in producer:
+            todo.extend(i for i in producer[name].input if i)
+    if not found:
+        return ""
+    names = ", ".join(f"'{n}' ({_type_text(small[n])})" for n in sorted(found))
+    them, kind = ("them", "initializers") if len(found) > 1 else ("it", "an initializer")
+    return (
+        f". The node's value inputs come at run time from graph input(s) {names}, which "
+        f"TVM needs at compile time: freeze {them} into the model as {kind} with the values "
+        "it will always get (as exported models carry axes, shapes, pads and k)"
+    )
+
+
+def _type_text(value: onnx.ValueInfoProto) -> str:
+    tensor = value.type.tensor_type
+    dims = ",".join(str(d.dim_value) if d.HasField("dim_value") else "?" for d in tensor.shape.dim)
+    return f"{onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)}[{dims}]"
 
 
 def _first_line(e: BaseException) -> str:
