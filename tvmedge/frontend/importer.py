@@ -49,7 +49,9 @@ def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
         except Exception as e:  # the importer raises many types; all mean "could not import"
             if os.environ.get("TVMEDGE_DEBUG"):
                 sys.stderr.write(chatter.getvalue() + traceback.format_exc())
-            where, hint = _failed_node(proto, failed[0], inputs) if failed else ("", "")
+            # A converter that refuses an op (NotImplementedError) is not helped by freezing.
+            refused = isinstance(e, NotImplementedError)
+            where, hint = _failed_node(proto, failed[0], inputs, refused) if failed else ("", "")
             reason = _first_line(e).rstrip(".") if hint else _first_line(e)
             error = BuildError(
                 f"TVM's ONNX importer failed on '{model.path.name}'{where}: {reason}{hint}"
@@ -144,7 +146,7 @@ def _failing_node_recorded(failed: list[str]) -> Iterator[None]:
 
 
 def _failed_node(
-    proto: onnx.ModelProto, node_name: str, inputs: list[TensorSpec]
+    proto: onnx.ModelProto, node_name: str, inputs: list[TensorSpec], refused: bool = False
 ) -> tuple[str, str]:
     """(' at node NAME (Op)', and when the node's shape argument is computed from symbolic
     input dims, a hint naming the --input-shape binding that makes it a constant)."""
@@ -153,7 +155,7 @@ def _failed_node(
     axes = {d: (s, i) for s in inputs for i, d in enumerate(s.shape) if isinstance(d, str)}
     needed = sorted(d for d in symbolic_dims_behind(proto, node_name) if d in axes)
     if not needed:
-        return where, _run_time_hint(proto, node) if node else ""
+        return where, _run_time_hint(proto, node) if node and not refused else ""
     dims = ", ".join(f"'{d}' (input '{axes[d][0].name}' dim {axes[d][1]})" for d in needed)
     binding = " ".join(
         f"--input-shape {s.name}=" + ",".join(str(1 if d in needed else d) for d in s.shape)

@@ -35,6 +35,7 @@ _FAMILIES: tuple[str, ...] = (
     "attention",
     "normalization",
     "rotary",
+    "detection",
 )  # modules under this package, imported on first use
 
 
