@@ -55,7 +55,8 @@ KNOWN_CAUSES: tuple[tuple[str, str, str], ...] = (
     (
         r"\((\w+)\): .*(requires the input new shape to be Shape|must be a constant"
         r"|must be constant|only supports constant|should be constant|to be constant"
-        r"|Dynamic .* not supported|is not a constant|Only constant)",
+        r"|Dynamic .* not supported|is not a constant|Only constant"
+        r"|The node's value inputs come at run time)",
         "run-time shape/axes input ({1})",
         "The op's shape-like input (shape, axes, pads, k, ...) is a graph input, not a "
         "constant, and TVM's converter needs it at compile time. Exported models carry these "

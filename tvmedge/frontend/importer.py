@@ -49,7 +49,9 @@ def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
         except Exception as e:  # the importer raises many types; all mean "could not import"
             if os.environ.get("TVMEDGE_DEBUG"):
                 sys.stderr.write(chatter.getvalue() + traceback.format_exc())
-            where, hint = _failed_node(proto, failed[0], inputs) if failed else ("", "")
+            # A converter that refuses an op (NotImplementedError) is not helped by freezing.
+            refused = isinstance(e, NotImplementedError)
+            where, hint = _failed_node(proto, failed[0], inputs, refused) if failed else ("", "")
             reason = _first_line(e).rstrip(".") if hint else _first_line(e)
             error = BuildError(
                 f"TVM's ONNX importer failed on '{model.path.name}'{where}: {reason}{hint}"
@@ -58,7 +60,7 @@ def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
         gc.collect()
     if error is not None:
         if os.environ.get("TVMEDGE_DEBUG"):
-            sys.stderr.write(native.read())
+            sys.stderr.write("".join(native))
         raise error
     params = mod["main"].params
     if len(params) != len(inputs):
@@ -71,17 +73,20 @@ def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
 
 @contextlib.contextmanager
 def _native_stderr_captured():
-    """Send file descriptor 2 (where TVM's C++ logs go) to a temporary file meanwhile."""
+    """Send file descriptor 2 (where TVM's C++ logs go) to a temporary file meanwhile; the
+    list it yields holds what was written once the block has ended."""
     sys.stderr.flush()
     saved = os.dup(2)
+    written: list[str] = []
     with tempfile.TemporaryFile(mode="w+") as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            yield capture
+            yield written
         finally:
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
+            written.append(capture.read())
 
 
 def output_specs(mod: tvm.IRModule, names: list[str]) -> list[TensorSpec]:
@@ -141,7 +146,7 @@ def _failing_node_recorded(failed: list[str]) -> Iterator[None]:
 
 
 def _failed_node(
-    proto: onnx.ModelProto, node_name: str, inputs: list[TensorSpec]
+    proto: onnx.ModelProto, node_name: str, inputs: list[TensorSpec], refused: bool = False
 ) -> tuple[str, str]:
     """(' at node NAME (Op)', and when the node's shape argument is computed from symbolic
     input dims, a hint naming the --input-shape binding that makes it a constant)."""
@@ -150,7 +155,7 @@ def _failed_node(
     axes = {d: (s, i) for s in inputs for i, d in enumerate(s.shape) if isinstance(d, str)}
     needed = sorted(d for d in symbolic_dims_behind(proto, node_name) if d in axes)
     if not needed:
-        return where, ""
+        return where, _run_time_hint(proto, node) if node and not refused else ""
     dims = ", ".join(f"'{d}' (input '{axes[d][0].name}' dim {axes[d][1]})" for d in needed)
     binding = " ".join(
         f"--input-shape {s.name}=" + ",".join(str(1 if d in needed else d) for d in s.shape)
@@ -162,6 +167,49 @@ def _failed_node(
         f". The node needs a static shape, computed from symbolic {dim} {dims}: "
         f"bind {it}, e.g. {binding} (any size works)"
     )
+
+
+# Ops whose every input is a value TVM needs at compile time; others' first input is data.
+_ALL_VALUE_INPUTS = frozenset({"ConstantOfShape", "Range"})
+
+
+def _run_time_hint(proto: onnx.ModelProto, node: onnx.NodeProto) -> str:
+    """When the node's shape-like inputs (axes, shape, sizes, pads, k, ...) come from small
+    graph inputs, a hint that names them: TVM's converters need such values at compile time,
+    and a graph input is only known at run time."""
+    weights = {t.name for t in proto.graph.initializer}
+    small = {
+        v.name: v
+        for v in proto.graph.input
+        if v.name not in weights and len(v.type.tensor_type.shape.dim) <= 1
+    }
+    producer = {out: n for n in proto.graph.node for out in n.output}
+    first = 0 if node.op_type in _ALL_VALUE_INPUTS else 1
+    found, todo, seen = [], [name for name in node.input[first:] if name], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in small:
+            found.append(name)
+        elif name in producer:
+            todo.extend(i for i in producer[name].input if i)
+    if not found:
+        return ""
+    names = ", ".join(f"'{n}' ({_type_text(small[n])})" for n in sorted(found))
+    them, kind = ("them", "initializers") if len(found) > 1 else ("it", "an initializer")
+    return (
+        f". The node's value inputs come at run time from graph input(s) {names}, which "
+        f"TVM needs at compile time: freeze {them} into the model as {kind} with the values "
+        "it will always get (as exported models carry axes, shapes, pads and k)"
+    )
+
+
+def _type_text(value: onnx.ValueInfoProto) -> str:
+    tensor = value.type.tensor_type
+    dims = ",".join(str(d.dim_value) if d.HasField("dim_value") else "?" for d in tensor.shape.dim)
+    return f"{onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)}[{dims}]"
 
 
 def _first_line(e: BaseException) -> str:

@@ -49,12 +49,16 @@ class Cpu:
 
 
 def blocks_of(func: tirx.PrimFunc) -> tuple[s_tir.Schedule, list[SBlockInfo]] | None:
-    """A schedule of ``func`` and its blocks, or None if it is not a plain loop nest."""
+    """A schedule of ``func`` and its blocks, or None if it is not a plain loop nest, or if a
+    block iterates over nothing (a zero-size tensor: no work to schedule, and fusing its empty
+    loops divides by zero)."""
     if not isinstance(func, tirx.PrimFunc):
         return None
     sch = s_tir.Schedule(func)
     infos = normalize_prim_func(sch)
     if infos is None or any("O" in info.dom_kind() for info in infos):
+        return None
+    if any(isinstance(d, int | tirx.IntImm) and int(d) == 0 for info in infos for d in info.dom()):
         return None
     return sch, infos
 

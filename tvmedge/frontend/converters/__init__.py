@@ -32,6 +32,12 @@ _FAMILIES: tuple[str, ...] = (
     "concat",
     "conv",
     "qoperator",
+    "constant",
+    "loss",
+    "attention",
+    "normalization",
+    "rotary",
+    "detection",
 )  # modules under this package, imported on first use
 
 
