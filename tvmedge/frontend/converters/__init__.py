@@ -30,6 +30,8 @@ _FAMILIES: tuple[str, ...] = (
     "inference",
     "concat",
     "conv",
+    "norm",
+    "elementwise",
 )  # modules under this package, imported on first use
 
 
