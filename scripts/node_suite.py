@@ -186,7 +186,7 @@ def int_inputs(rows: list[dict]) -> dict:
     """What tvmedge does with a small integer input at run time, measured: among cases that
     have one, those it passes as given (the input is read at run time), those it refuses as
     given but passes frozen (it needs the value at compile time), and the ops of each."""
-    has = [r for r in rows if "frozen" in r]
+    has = [r for r in rows if "frozen" in r and "given" in r]
 
     def ops(group):
         return sorted({op for r in group for op in r["ops"]})

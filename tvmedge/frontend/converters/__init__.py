@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from tvm.relax.frontend.onnx import onnx_frontend
 
 CONVERTERS: dict[str, type] = {}
+# Symbolic dims that stand for a graph input's dim of 0, during one import (see importer.py).
+ZERO_DIMS: set = set()
 _FAMILIES: tuple[str, ...] = (
     "recurrent",
     "activation",
@@ -32,6 +34,7 @@ _FAMILIES: tuple[str, ...] = (
     "conv",
     "norm",
     "elementwise",
+    "reduce",
 )  # modules under this package, imported on first use
 
 
