@@ -33,8 +33,11 @@ def mac_reads(sch: s_tir.Schedule, info: SBlockInfo) -> list[TensorLoad] | None:
 
 def output_axes(sch: s_tir.Schedule, info: SBlockInfo) -> list[int] | None:
     """Iter positions of the output's indices, if it is written at plain spatial iters
-    (constant indices are unit dims that normalization dropped from the loop nest)."""
+    (constant indices are unit dims that normalization dropped from the loop nest); None for a
+    block whose body is not one store (ArgMax/ArgMin write an index and a value)."""
     store = sch.get(info.block_rv).body
+    if not isinstance(store, tirx.BufferStore):
+        return None
     iter_vars = [it.var for it in info.iters]
     axes = []
     for index in store.indices:
@@ -117,7 +120,8 @@ def single_contraction(sch: s_tir.Schedule, infos: list[SBlockInfo]):
     if len(mains) != 1 or const_extents(mains[0]) is None:
         return None
     main = mains[0]
-    loads, axes = mac_reads(sch, main), output_axes(sch, main)
-    if loads is None or axes is None:
+    loads = mac_reads(sch, main)
+    axes = None if loads is None else output_axes(sch, main)
+    if axes is None:
         return None
     return main, loads, axes
