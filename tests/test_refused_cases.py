@@ -57,3 +57,8 @@ def test_dropout_that_drops_nothing_compiles(training, ratio, tmp_path):
 def test_dropout_training_constant_true_is_refused(tmp_path):
     with pytest.raises(TvmedgeError, match=r"training_mode input is true"):
         conformance.compile_model(_dropout(True, 0.5), tmp_path)
+
+
+def test_roialign_max_is_refused(tmp_path):
+    with pytest.raises(TvmedgeError, match=r"RoiAlign mode 'max' is not supported"):
+        conformance.compile_model(node_case("test_roialign_mode_max").model, tmp_path)

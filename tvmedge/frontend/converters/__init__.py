@@ -35,6 +35,8 @@ _FAMILIES: tuple[str, ...] = (
     "norm",
     "elementwise",
     "reduce",
+    "rearrange",
+    "detection",
     "constant",
     "loss",
 )  # modules under this package, imported on first use
