@@ -37,6 +37,7 @@ _FAMILIES: tuple[str, ...] = (
     "reduce",
     "rearrange",
     "detection",
+    "precision",
     "constant",
     "loss",
 )  # modules under this package, imported on first use
