@@ -38,6 +38,7 @@ _FAMILIES: tuple[str, ...] = (
     "rearrange",
     "detection",
     "precision",
+    "resize",
     "constant",
     "loss",
 )  # modules under this package, imported on first use
