@@ -59,7 +59,7 @@ def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
         gc.collect()
     if error is not None:
         if os.environ.get("TVMEDGE_DEBUG"):
-            sys.stderr.write(native.read())
+            sys.stderr.write("".join(native))
         raise error
     params = mod["main"].params
     if len(params) != len(inputs):
@@ -72,17 +72,20 @@ def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
 
 @contextlib.contextmanager
 def _native_stderr_captured():
-    """Send file descriptor 2 (where TVM's C++ logs go) to a temporary file meanwhile."""
+    """Send file descriptor 2 (where TVM's C++ logs go) to a temporary file meanwhile; the
+    list it yields holds what was written once the block has ended."""
     sys.stderr.flush()
     saved = os.dup(2)
+    written: list[str] = []
     with tempfile.TemporaryFile(mode="w+") as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            yield capture
+            yield written
         finally:
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
+            written.append(capture.read())
 
 
 def output_specs(mod: tvm.IRModule, names: list[str]) -> list[TensorSpec]:

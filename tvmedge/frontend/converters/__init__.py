@@ -41,6 +41,7 @@ _FAMILIES: tuple[str, ...] = (
     "resize",
     "constant",
     "loss",
+    "attention",
 )  # modules under this package, imported on first use
 
 
