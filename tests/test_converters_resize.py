@@ -41,6 +41,7 @@ def test_antialias_is_refused(tmp_path):
         ("align_corners", "round_prefer_ceil", [1, 1, 1.75, 0.5]),
         ("tf_half_pixel_for_nn", "ceil", [1, 1, 0.75, 3.0]),
         ("pytorch_half_pixel", "round_prefer_floor", [1, 1, 3.0, 1.25]),
+        ("asymmetric", "floor", [1, 1, 2.0, 2.0]),  # exact in float32: TVM's resize
     ],
 )
 def test_nearest_with_constant_scales_matches_onnxruntime(coord, rounding, scales, tmp_path):

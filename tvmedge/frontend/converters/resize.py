@@ -3,9 +3,11 @@
 - mode="nearest" (static shapes, constant scales or sizes): TVM computes the source coordinate
   from the inverse ratio in float32, so a coordinate that ONNX puts exactly on .5 lands just
   above it and rounds the other way (test_resize_upsample_sizes_nearest, 2x2 -> 7x8: a row
-  of the wrong pixels). Here each axis's source indices are computed in float64 with ONNX's
-  coordinate transformation and nearest_mode, and the output is a ``take`` along each resized
-  axis. tf_crop_and_resize, ``axes`` and keep_aspect_ratio_policy stay TVM's.
+  of the wrong pixels). Where a scale or its inverse is not exact in float32, each axis's
+  source indices are computed in float64 with ONNX's coordinate transformation and
+  nearest_mode, and the output is a ``take`` along each resized axis. Power-of-two scales (the
+  x2 upsampling of exported U-Nets and detectors), tf_crop_and_resize, ``axes`` and
+  keep_aspect_ratio_policy stay TVM's.
 - antialias=1 (opset 18): TVM's resize ignores it and returns the plain filter's values
   (test_resize_downsample_sizes_linear_antialias: 8 of 9 values off); refused.
 """
@@ -57,6 +59,12 @@ def _nearest(rounding: str, v: np.ndarray) -> np.ndarray:
     raise NotImplementedError(rounding)
 
 
+def _exact(size: int, out: int, ratio: float) -> bool:
+    """Are the scale and its inverse exact in float32 (x2, x4, /2: powers of two), so that
+    float32 source coordinates are exact too?"""
+    return all(float(np.float32(v)) == v for v in (ratio, 1 / ratio, size / out))
+
+
 def _static_nearest(bb, inputs, attr) -> relax.Expr | None:
     coord = _text(attr, "coordinate_transformation_mode", "half_pixel")
     if (
@@ -84,6 +92,8 @@ def _static_nearest(bb, inputs, attr) -> relax.Expr | None:
     else:
         ratios = [float(v) for v in values]
         outs = [int(np.floor(d * r)) for d, r in zip(dims, ratios, strict=True)]
+    if all(_exact(d, n, r) for d, n, r in zip(dims, outs, ratios, strict=True)):
+        return None  # TVM's float32 coordinates are exact: keep its resize (layout-aware)
     rounding = _text(attr, "nearest_mode", "round_prefer_floor")
     try:
         out = x
