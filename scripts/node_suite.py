@@ -178,15 +178,33 @@ def report(results: Path, env: dict) -> dict:
             for w in ways
         },
         "int_inputs": int_inputs(rows),
-        "cases": rows,
+        "cases": [_compact(r) for r in rows],
     }
+
+
+def _compact(row: dict) -> dict:
+    """A case row as docs/onnx-conformance.json keeps it: the child's log only for a crash or a
+    timeout (where it says how far the child got), no tracebacks; the results file keeps
+    everything."""
+    out = dict(row)
+    for way in WAYS:
+        if way in row:
+            out[way] = {
+                engine: {
+                    k: v
+                    for k, v in r.items()
+                    if k != "traceback" and (k != "log" or r["result"] in ("crash", "timeout"))
+                }
+                for engine, r in row[way].items()
+            }
+    return out
 
 
 def int_inputs(rows: list[dict]) -> dict:
     """What tvmedge does with a small integer input at run time, measured: among cases that
     have one, those it passes as given (the input is read at run time), those it refuses as
     given but passes frozen (it needs the value at compile time), and the ops of each."""
-    has = [r for r in rows if "frozen" in r]
+    has = [r for r in rows if "frozen" in r and "given" in r]
 
     def ops(group):
         return sorted({op for r in group for op in r["ops"]})

@@ -72,8 +72,9 @@ def import_model(
             f"tuning needs static shapes, and input '{s.name}' is {format_shape(s.shape)}: bind "
             f"it with --input-shape {s.name}=... (and compile with the same binding)"
         )
+    names = graph_output_names(loaded.proto)  # refuses non-tensor outputs before the import
     mod = import_onnx(loaded, inputs)
-    outputs = output_specs(mod, graph_output_names(loaded.proto))
+    outputs = output_specs(mod, names)
     return Imported(loaded, inputs, outputs, mod)
 
 

@@ -37,6 +37,7 @@ def import_onnx(model: LoadedModel, inputs: list[TensorSpec]) -> tvm.IRModule:
         try:
             with (
                 converters.installed(),
+                _zero_dims_recorded(),
                 _failing_node_recorded(failed),
                 contextlib.redirect_stdout(chatter),
             ):
@@ -121,6 +122,28 @@ def _name_nodes(proto: onnx.ModelProto) -> None:
     folding removes nodes, so an import error can name the node it failed on."""
     for index, node in enumerate(proto.graph.node):
         node.name = node.name or f"{node.op_type}#{index}"
+
+
+@contextlib.contextmanager
+def _zero_dims_recorded() -> Iterator[None]:
+    """TVM's importer reads a graph input's dim of 0 as unknown (a fresh symbolic dim; TVM's
+    kernels fail to build for a static 0). Record those dims in ``converters.ZERO_DIMS`` for
+    the converters that must know a size is 0 (a reduction over it is over an empty set)."""
+    original = onnx_frontend.get_info
+
+    def get_info(info_proto, value_dict):
+        name, shape, dtype, shape_name, value_dict = original(info_proto, value_dict)
+        for d, s in zip(info_proto.type.tensor_type.shape.dim, shape or (), strict=True):
+            if d.HasField("dim_value") and d.dim_value == 0 and isinstance(s, tvm.tirx.Var):
+                converters.ZERO_DIMS.add(s)
+        return name, shape, dtype, shape_name, value_dict
+
+    onnx_frontend.get_info = get_info
+    try:
+        yield
+    finally:
+        onnx_frontend.get_info = original
+        converters.ZERO_DIMS.clear()
 
 
 @contextlib.contextmanager

@@ -75,6 +75,17 @@ def graph_inputs(model: onnx.ModelProto) -> list[TensorSpec]:
 
 
 def graph_output_names(model: onnx.ModelProto) -> list[str]:
+    """The graph's output names; a ShapeError if one is not a tensor. TVM's importer returns a
+    sequence output as its tensors, one output per element, which the runtime would hand back
+    as if they were the model's outputs (a sequence of one came back as a bare tensor)."""
+    for v in model.graph.output:
+        if not v.type.HasField("tensor_type"):
+            kind = v.type.WhichOneof("value").removesuffix("_type")
+            raise ShapeError(
+                f"output '{v.name}' is not a tensor (sequences, maps and optionals are not "
+                f"supported as graph inputs or outputs; this one is a {kind}): return its "
+                "elements as tensor outputs (e.g. with SequenceAt or ConcatFromSequence)"
+            )
     return [v.name for v in model.graph.output]
 
 

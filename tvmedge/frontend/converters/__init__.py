@@ -22,6 +22,8 @@ from tvm.relax.frontend.onnx import onnx_frontend
 
 CONVERTERS: dict[str, type] = {}
 DOMAINS: dict[str, str] = {}  # op type -> its domain, for ops outside the default one
+# Symbolic dims that stand for a graph input's dim of 0, during one import (see importer.py).
+ZERO_DIMS: set = set()
 _FAMILIES: tuple[str, ...] = (
     "recurrent",
     "activation",
@@ -32,6 +34,13 @@ _FAMILIES: tuple[str, ...] = (
     "concat",
     "conv",
     "qoperator",
+    "norm",
+    "elementwise",
+    "reduce",
+    "rearrange",
+    "detection",
+    "precision",
+    "resize",
     "constant",
     "loss",
     "attention",

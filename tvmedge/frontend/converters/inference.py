@@ -2,7 +2,8 @@
 
 - Dropout: TVM emits ``relax.nn.dropout``, a (output, mask) tuple op that legalizes to a copy
   and that Relax's layout conversion cannot see through. At inference Dropout is the identity
-  and its optional mask is all true, so that is what we emit.
+  and its optional mask is all true, so that is what we emit. Training mode (opset 12's
+  ``training_mode`` input true, or a run-time input) drops at random: refused at import.
 - Sum: TVM broadcasts every input to the output shape, stacks them and reduces the new axis (a
   copy of every input, then a reduction kernel). The pairwise ``add`` chain it falls back to for
   dynamic shapes is exact for ONNX's multidirectional broadcasting and fuses as an epilogue
@@ -14,6 +15,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import tvm
 from tvm import relax
 from tvm.relax.frontend.onnx import onnx_frontend
 
@@ -36,7 +38,28 @@ class Dropout(onnx_frontend.OnnxOpConverter):
         data = inputs[0]
         return relax.Tuple([data, relax.op.ones_like(data, "bool")])
 
-    _impl_v12 = _impl_v13 = _impl_v10
+    @classmethod
+    def _impl_v12(cls, bb, inputs, attr, params):
+        """Inference mode only: ``training_mode`` absent or a false constant, or a constant
+        ratio of 0 (nothing is dropped either way)."""
+        ratio, training = [*inputs[1:3], None, None][:2]
+        if training is not None and _constant(training) is not False and _constant(ratio) != 0:
+            raise NotImplementedError(
+                "Dropout in training mode is not supported: its training_mode input is "
+                f"{'true' if _constant(training) else 'given at run time'}, and training-mode "
+                "Dropout drops at random; tvmedge compiles for inference (make training_mode "
+                "a false initializer, or remove it)"
+            )
+        return cls._impl_v10(bb, inputs, attr, params)
+
+    _impl_v13 = _impl_v12
+
+
+def _constant(expr):
+    """The Python value of a scalar Relax constant; None for anything else (absent, run time)."""
+    if isinstance(expr, tvm.ir.GenericConst) and expr.value.numpy().size == 1:
+        return expr.value.numpy().item()
+    return None
 
 
 @register("Sum")
