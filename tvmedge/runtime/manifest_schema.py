@@ -13,8 +13,10 @@ from tvmedge.errors import ArtifactError
 
 
 def _is_dim(d) -> bool:
+    # a size, or a symbolic dim: a name ("batch"), an expression of names ("n * 2") or "?"
+    # (an output whose size the compiler could not derive)
     return (isinstance(d, int) and not isinstance(d, bool) and d >= 0) or (
-        isinstance(d, str) and d.isidentifier()
+        isinstance(d, str) and 0 < len(d) <= 256 and d.isprintable()
     )
 
 
