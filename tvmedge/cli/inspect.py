@@ -119,6 +119,7 @@ def _quantize(m: dict) -> list[str]:
         f"           size: float model {size['float_model_bytes']} bytes, int8 model "
         f"{size['int8_model_bytes']} bytes{library}"
     )
+    return lines
 
 
 def _pruning(m: dict) -> list[str]:
