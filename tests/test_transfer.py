@@ -99,6 +99,7 @@ def searched(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # minutes of real tuning on 2 cores: `make test-slow` (the default run's budget)
 def test_a_search_record_replays_on_a_kernel_of_other_shapes(searched):
     from tvmedge.pipeline import rule_variants, search_target
     from tvmedge.tune.cache import TuningCache
@@ -142,6 +143,7 @@ def test_compile_uses_the_transferred_schedule_and_matches_onnxruntime(searched,
     assert plain.manifest["tuning"]["coverage"]["transferred"] == {}
 
 
+@pytest.mark.slow  # minutes of real tuning on 2 cores: `make test-slow` (the default run's budget)
 def test_tune_seeds_a_new_kernel_with_transferred_schedules(searched, tmp_path):
     import shutil
 

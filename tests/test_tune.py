@@ -251,6 +251,7 @@ def test_logs_of_another_target_definition_are_refused(tmp_path, monkeypatch):
     assert "0 of " in proc.stderr  # nothing tuned
 
 
+@pytest.mark.slow  # minutes of real tuning on 2 cores: `make test-slow` (the default run's budget)
 def test_two_concurrent_tuners_share_one_cache(tmp_path):
     logs = tmp_path / "logs"
     models = [dense_model(tmp_path / f"m{w}.onnx", softmax=False, width=w) for w in (32, 48)]
@@ -348,6 +349,7 @@ def _wait_for_servers(port: int, key: str, count: int, timeout: float = 60) -> N
     raise TimeoutError(f"{count} RPC servers did not register with the tracker")
 
 
+@pytest.mark.slow  # minutes of real tuning on 2 cores: `make test-slow` (the default run's budget)
 def test_remote_tuning_through_a_loopback_rpc_tracker(tmp_path):
     """A tracker and two device servers on 127.0.0.1, as a device farm would have them."""
     key, port = "tvmedge-loopback", _free_port()
