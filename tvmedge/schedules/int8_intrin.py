@@ -42,22 +42,29 @@ class Dot:
     widen: str | None = None  # the activations are widened to this dtype before the kernel
 
 
-def _vnni():
+def _desc(lanes: int, reduce: int, act: str):
+    """What every dot instruction computes: ``lanes`` int32 accumulators, each adding the
+    products of ``reduce`` activations (dtype ``act``) with a row of int8 weights."""
+
     @T.prim_func(s_tir=True)
     def desc(
-        A: T.Buffer((4,), "uint8", offset_factor=1),
-        B: T.Buffer((16, 4), "int8", offset_factor=1),
-        C: T.Buffer((16,), "int32", offset_factor=1, scope="local"),
+        A: T.Buffer((reduce,), act, offset_factor=1),
+        B: T.Buffer((lanes, reduce), "int8", offset_factor=1),
+        C: T.Buffer((lanes,), "int32", offset_factor=1, scope="local"),
     ) -> None:
         with T.sblock("root"):
-            T.reads(C[0:16], A[0:4], B[0:16, 0:4])
-            T.writes(C[0:16])
-            for i in T.serial(0, 16):
-                for k in T.serial(0, 4):
+            T.reads(C[0:lanes], A[0:reduce], B[0:lanes, 0:reduce])
+            T.writes(C[0:lanes])
+            for i in T.serial(0, lanes):
+                for k in T.serial(0, reduce):
                     with T.sblock("update"):
                         vi, vk = T.axis.remap("SR", [i, k])
                         C[vi] = C[vi] + T.cast(A[vk], "int32") * T.cast(B[vi, vk], "int32")
 
+    return desc
+
+
+def _vnni():
     @T.prim_func(s_tir=True)
     def impl(
         A: T.Buffer((4,), "uint8", offset_factor=1),
@@ -77,25 +84,10 @@ def _vnni():
                 B.vload([0, 0], dtype="int8x64"),
             )
 
-    return desc, impl
+    return _desc(16, 4, "uint8"), impl
 
 
 def _sdot():
-    @T.prim_func(s_tir=True)
-    def desc(
-        A: T.Buffer((4,), "int8", offset_factor=1),
-        B: T.Buffer((4, 4), "int8", offset_factor=1),
-        C: T.Buffer((4,), "int32", offset_factor=1, scope="local"),
-    ) -> None:
-        with T.sblock("root"):
-            T.reads(C[0:4], A[0:4], B[0:4, 0:4])
-            T.writes(C[0:4])
-            for i in T.serial(0, 4):
-                for k in T.serial(0, 4):
-                    with T.sblock("update"):
-                        vi, vk = T.axis.remap("SR", [i, k])
-                        C[vi] = C[vi] + T.cast(A[vk], "int32") * T.cast(B[vi, vk], "int32")
-
     @T.prim_func(s_tir=True)
     def impl(
         A: T.Buffer((4,), "int8", offset_factor=1),
@@ -115,26 +107,11 @@ def _sdot():
                 B.vload([0, 0], dtype="int8x16"),
             )
 
-    return desc, impl
+    return _desc(4, 4, "int8"), impl
 
 
 def _pmaddwd(lanes: int, llvm_name: str):
     def make():
-        @T.prim_func(s_tir=True)
-        def desc(
-            A: T.Buffer((2,), "int16", offset_factor=1),
-            B: T.Buffer((lanes, 2), "int8", offset_factor=1),
-            C: T.Buffer((lanes,), "int32", offset_factor=1, scope="local"),
-        ) -> None:
-            with T.sblock("root"):
-                T.reads(C[0:lanes], A[0:2], B[0:lanes, 0:2])
-                T.writes(C[0:lanes])
-                for i in T.serial(0, lanes):
-                    for k in T.serial(0, 2):
-                        with T.sblock("update"):
-                            vi, vk = T.axis.remap("SR", [i, k])
-                            C[vi] = C[vi] + T.cast(A[vk], "int32") * T.cast(B[vi, vk], "int32")
-
         @T.prim_func(s_tir=True)
         def impl(
             A: T.Buffer((2,), "int16", offset_factor=1),
@@ -151,7 +128,7 @@ def _pmaddwd(lanes: int, llvm_name: str):
                     T.call_llvm_pure_intrin(f"int32x{lanes}", llvm_name, a, b)
                 )
 
-        return desc, impl
+        return _desc(lanes, 2, "int16"), impl
 
     return make
 
