@@ -16,32 +16,23 @@ import errno
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import onnx
 
 from tvmedge.errors import ModelFileError
-from tvmedge.frontend.gate import ENV, Limits, human
+from tvmedge.frontend.gate import ENV, Limits, graph_tensors, graphs, human
 
 _CHUNK = 1 << 20
 
 
-def _tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-    yield from graph.initializer
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                yield attr.t
-            yield from attr.tensors
-            if attr.HasField("g"):
-                yield from _tensors(attr.g)
-            for g in attr.graphs:
-                yield from _tensors(g)
-
-
 def external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
-    return [t for t in _tensors(model.graph) if t.data_location == onnx.TensorProto.EXTERNAL]
+    return [
+        t
+        for graph in graphs(model.graph)
+        for t in graph_tensors(graph)
+        if t.data_location == onnx.TensorProto.EXTERNAL
+    ]
 
 
 def refuse_external_data(model: onnx.ModelProto, model_path: Path) -> None:

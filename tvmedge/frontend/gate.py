@@ -74,20 +74,20 @@ def human(size: int) -> str:
     return f"{value / 1024:.1f} EiB"
 
 
-def _graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+def graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
     """``graph`` and every subgraph inside it (If, Loop, Scan bodies), outermost first."""
     yield graph
     for node in graph.node:
         for attr in node.attribute:
             if attr.HasField("g"):
-                yield from _graphs(attr.g)
+                yield from graphs(attr.g)
             for g in attr.graphs:
-                yield from _graphs(g)
+                yield from graphs(g)
 
 
 def check_graph(model: onnx.ModelProto, where: str, limits: Limits) -> None:
     """The structural checks the ONNX checker lacks or words poorly (see the module doc)."""
-    for graph in _graphs(model.graph):
+    for graph in graphs(model.graph):
         _check_acyclic(graph, where)
         for kind, infos in (
             ("input", graph.input),
@@ -96,11 +96,13 @@ def check_graph(model: onnx.ModelProto, where: str, limits: Limits) -> None:
         ):
             for info in infos:
                 check_value_info(info, kind, where, limits)
-        for tensor in _initializers(graph):
+        for tensor in graph_tensors(graph):
             _check_initializer(tensor, where, limits)
 
 
-def _initializers(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+def graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """The tensors stored in ``graph`` itself: initializers and tensor attributes (not those of
+    its subgraphs: walk them with :func:`graphs`)."""
     yield from graph.initializer
     for node in graph.node:
         for attr in node.attribute:
